@@ -1,0 +1,85 @@
+/*
+ * pprofd — Go's /debug/pprof for C and C++ programs.
+ *
+ * An HTTP server inside the process serves CPU, heap, allocation and thread
+ * profiles as gzip-compressed profile.proto, readable by `go tool pprof`.
+ *
+ * Two ways in:
+ *   - link with -lpprofd and call pprofd_start(); or
+ *   - LD_PRELOAD=libpprofd.so PPROFD_ADDR=127.0.0.1:1234 ./prog, no code.
+ *
+ * Everything here is thread-safe unless a comment says otherwise. Nothing in
+ * this header is async-signal-safe.
+ */
+#ifndef PPROFD_H
+#define PPROFD_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(PPROFD_BUILDING)
+#define PPROFD_API __attribute__((visibility("default")))
+#else
+#define PPROFD_API
+#endif
+
+#define PPROFD_VERSION_MAJOR 0
+#define PPROFD_VERSION_MINOR 1
+#define PPROFD_VERSION_PATCH 0
+#define PPROFD_VERSION "0.1.0"
+
+/*
+ * Settings. A zero field means "the default"; every field also has an
+ * environment variable, read by the LD_PRELOAD constructor and by
+ * pprofd_start() for fields left at zero.
+ */
+typedef struct pprofd_options {
+    /* "host:port" to serve on. ":port" or "port" mean loopback only; every
+     * interface only when named ("0.0.0.0:1234", "[::]:1234"). Port 0 picks
+     * a free port (see pprofd_port()). NULL: $PPROFD_ADDR, else
+     * "127.0.0.1:1234". */
+    const char *addr;
+
+    /* Mean bytes between heap samples ($PPROFD_MEM_RATE, default 524288, as
+     * Go's runtime.MemProfileRate). 1 samples every allocation. A negative
+     * value turns heap sampling off (the env variable uses 0 for that). */
+    long mem_rate;
+
+    /* CPU sampling frequency in Hz ($PPROFD_CPU_HZ, default 100). */
+    int cpu_hz;
+
+    /* Longest `seconds=` a request may ask for ($PPROFD_MAX_SECONDS,
+     * default 300). */
+    int max_seconds;
+} pprofd_options;
+
+typedef struct pprofd_server pprofd_server;
+
+/*
+ * Start serving /debug/pprof/ on its own threads. opts may be NULL (all
+ * defaults). Returns NULL after printing a one-line reason on stderr when the
+ * server cannot start (bad address, port taken); the host carries on.
+ * Heap sampling, once enabled by the library being loaded, runs whether or
+ * not a server is started.
+ */
+PPROFD_API pprofd_server *pprofd_start(const pprofd_options *opts);
+
+/*
+ * The TCP port the server listens on (useful after asking for port 0), or
+ * -1 for NULL.
+ */
+PPROFD_API int pprofd_port(const pprofd_server *server);
+
+/*
+ * Stop serving: in-flight requests are cut short, the threads are joined and
+ * the server's memory is freed. NULL is a no-op. Must not be called from a
+ * request handler.
+ */
+PPROFD_API void pprofd_stop(pprofd_server *server);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PPROFD_H */

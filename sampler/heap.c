@@ -1,0 +1,349 @@
+/*
+ * heap — see heap.h for the contract and the lock order.
+ *
+ * Sampling is a Poisson process over allocated bytes (as gperftools'
+ * sampler.h and Go's mallocgc): each thread counts down a distance drawn
+ * from an exponential distribution with mean `rate`; the allocation that
+ * crosses zero is sampled, so an object of size s is sampled with
+ * probability 1 - exp(-s/rate), which the server undoes.
+ *
+ * The live table maps a sampled object's address to its size and stack. It
+ * is split into shards, each a chained hash with its own mutex, its nodes
+ * from mmap'd slabs. A static byte filter lets free() skip the table for the
+ * vast majority of pointers, which were never sampled.
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sampler/heap.h"
+#include "sampler/unwind.h"
+
+__thread pprofd__heap_tls pprofd__heap_tls_state __attribute__((tls_model("initial-exec")));
+unsigned char pprofd__heap_filter[1u << PPROFD_HEAP_FILTER_BITS];
+
+#define DEFAULT_RATE 524288
+#define SHARDS 64                 /* filter index & (SHARDS-1) picks the shard */
+#define BUCKETS_PER_SHARD 16384
+#define SLAB_BYTES (256 * 1024)
+#define LIVE_MEMORY_CAP (256u << 20)
+#define STACK_SLOTS (1u << 17)
+#define STACK_ARENA (64u << 20)
+
+typedef struct node {
+    pprofd__heap_object obj;
+    struct node *next;
+} node;
+
+typedef struct shard {
+    pthread_mutex_t lock;
+    node **buckets;       /* mmap'd at init */
+    node *free_nodes;
+    size_t live;
+} shard;
+
+static shard shards[SHARDS];
+static pprofd__stacktab heap_stacks;
+static _Atomic long rate = -1;              /* -1: not read from env yet */
+static _Atomic int init_state;              /* 0 none, 1 running, 2 done */
+static _Atomic size_t live_memory;          /* slab bytes mapped */
+static _Atomic uint64_t dropped_live;       /* samples lost: no node */
+
+extern char **__environ;
+
+/* getenv without locks or allocation: safe at the first malloc. */
+static const char *raw_getenv(const char *name)
+{
+    size_t len = strlen(name);
+    for (char **e = __environ; e && *e; e++)
+        if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+            return *e + len + 1;
+    return NULL;
+}
+
+static long rate_from_env(void)
+{
+    const char *s = raw_getenv("PPROFD_MEM_RATE");
+    if (!s || !*s)
+        return DEFAULT_RATE;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < 0)
+        return DEFAULT_RATE;
+    return v;
+}
+
+long pprofd__heap_rate(void)
+{
+    long r = atomic_load_explicit(&rate, memory_order_relaxed);
+    if (r < 0) {
+        r = rate_from_env();
+        long expected = -1;
+        if (!atomic_compare_exchange_strong(&rate, &expected, r))
+            r = expected;
+    }
+    return r;
+}
+
+void pprofd__heap_set_rate(long r)
+{
+    atomic_store(&rate, r < 0 ? 0 : r);
+    /* Threads pick the new rate up at their next slow path. */
+    pprofd__heap_tls_state.countdown = 0;
+}
+
+static void atfork_prepare(void)
+{
+    for (int i = 0; i < SHARDS; i++)
+        pthread_mutex_lock(&shards[i].lock);
+}
+
+static void atfork_release(void)
+{
+    for (int i = SHARDS - 1; i >= 0; i--)
+        pthread_mutex_unlock(&shards[i].lock);
+}
+
+void pprofd__heap_init(void)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&init_state, &expected, 1)) {
+        /* Another thread is initialising: it holds no lock we need, and
+         * takes microseconds. */
+        while (atomic_load(&init_state) != 2)
+            sched_yield();
+        return;
+    }
+    pprofd__stacktab_init(&heap_stacks, STACK_SLOTS, STACK_ARENA);
+    for (int i = 0; i < SHARDS; i++) {
+        pthread_mutex_init(&shards[i].lock, NULL);
+        void *b = mmap(NULL, BUCKETS_PER_SHARD * sizeof(node *), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        shards[i].buckets = b == MAP_FAILED ? NULL : b;
+    }
+    pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+    atomic_store(&init_state, 2);
+}
+
+static uint64_t next_random(pprofd__heap_tls *t)
+{
+    if (t->rng == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        t->rng = ((uint64_t)(uintptr_t)t * 0x9e3779b97f4a7c15ull) ^
+                 (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32);
+        if (t->rng == 0)
+            t->rng = 1;
+    }
+    /* xorshift64* */
+    t->rng ^= t->rng >> 12;
+    t->rng ^= t->rng << 25;
+    t->rng ^= t->rng >> 27;
+    return t->rng * 2685821657736338717ull;
+}
+
+/* Exponentially distributed distance with mean `mean` bytes. */
+static int64_t draw_distance(pprofd__heap_tls *t, long mean)
+{
+    /* 53 random bits -> u in (0, 1]. */
+    double u = (double)((next_random(t) >> 11) + 1) * (1.0 / 9007199254740992.0);
+    double d = -log(u) * (double)mean;
+    if (d > 4e18)
+        d = 4e18;
+    return (int64_t)d + 1;
+}
+
+bool pprofd__heap_countdown_expired(pprofd__heap_tls *t, size_t size)
+{
+    (void)size;
+    if (t->guard)
+        return false;
+    if (__builtin_expect(atomic_load_explicit(&init_state, memory_order_acquire) != 2, 0)) {
+        t->guard++;
+        pprofd__heap_init();
+        t->guard--;
+    }
+    long r = pprofd__heap_rate();
+    if (r == 0) {
+        /* Off: come back now and then in case it is switched on. */
+        t->countdown = (int64_t)1 << 30;
+        return false;
+    }
+    bool first = t->rng == 0;
+    t->countdown = r == 1 ? 1 : draw_distance(t, r);
+    /* A thread's very first allocation only starts its countdown: the
+     * process of the thread's bytes begins there. */
+    return !first || r == 1;
+}
+
+static shard *shard_for(size_t filter_index)
+{
+    return &shards[filter_index & (SHARDS - 1)];
+}
+
+static size_t bucket_for(uintptr_t p)
+{
+    uint64_t h = ((uint64_t)p >> 4) * 0xc2b2ae3d27d4eb4full;
+    return (size_t)(h >> 32) & (BUCKETS_PER_SHARD - 1);
+}
+
+/* Called with s->lock held. */
+static node *node_alloc(shard *s)
+{
+    if (!s->free_nodes) {
+        if (atomic_load_explicit(&live_memory, memory_order_relaxed) + SLAB_BYTES >
+            LIVE_MEMORY_CAP)
+            return NULL;
+        char *slab = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (slab == MAP_FAILED)
+            return NULL;
+        atomic_fetch_add_explicit(&live_memory, SLAB_BYTES, memory_order_relaxed);
+        for (size_t off = 0; off + sizeof(node) <= SLAB_BYTES; off += sizeof(node)) {
+            node *n = (node *)(slab + off);
+            n->next = s->free_nodes;
+            s->free_nodes = n;
+        }
+    }
+    node *n = s->free_nodes;
+    s->free_nodes = n->next;
+    return n;
+}
+
+static void filter_add(size_t fi)
+{
+    unsigned char v = pprofd__heap_filter[fi];
+    if (v != 255) /* saturated counters stay set: a false positive, never a miss */
+        __atomic_store_n(&pprofd__heap_filter[fi], (unsigned char)(v + 1), __ATOMIC_RELAXED);
+}
+
+static void filter_remove(size_t fi)
+{
+    unsigned char v = pprofd__heap_filter[fi];
+    if (v != 255 && v != 0)
+        __atomic_store_n(&pprofd__heap_filter[fi], (unsigned char)(v - 1), __ATOMIC_RELAXED);
+}
+
+/* Insert; false when there is no room (the caller drops the sample). */
+static bool live_insert(const pprofd__heap_object *obj)
+{
+    size_t fi = pprofd__heap_filter_index((void *)obj->ptr);
+    shard *s = shard_for(fi);
+    if (!s->buckets)
+        return false;
+    pthread_mutex_lock(&s->lock);
+    node *n = node_alloc(s);
+    if (n) {
+        n->obj = *obj;
+        size_t b = bucket_for(obj->ptr);
+        n->next = s->buckets[b];
+        s->buckets[b] = n;
+        s->live++;
+        filter_add(fi);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return n != NULL;
+}
+
+static bool live_remove(uintptr_t p, pprofd__heap_object *out)
+{
+    size_t fi = pprofd__heap_filter_index((void *)p);
+    shard *s = shard_for(fi);
+    if (!s->buckets)
+        return false;
+    bool found = false;
+    pthread_mutex_lock(&s->lock);
+    for (node **pp = &s->buckets[bucket_for(p)]; *pp; pp = &(*pp)->next) {
+        node *n = *pp;
+        if (n->obj.ptr == p) {
+            *out = n->obj;
+            *pp = n->next;
+            n->next = s->free_nodes;
+            s->free_nodes = n;
+            s->live--;
+            filter_remove(fi);
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return found;
+}
+
+__attribute__((noinline)) void pprofd__heap_record_alloc(void *p, size_t size, int skip)
+{
+    pprofd__heap_tls *t = &pprofd__heap_tls_state;
+    if (t->guard)
+        return;
+    t->guard++;
+    uintptr_t pcs[PPROFD_MAX_DEPTH];
+    /* Skip this function and the interposer frames above the host. */
+    int depth = pprofd__unwind_here(pcs, PPROFD_MAX_DEPTH, 1 + skip);
+    pprofd__stack *st = pprofd__stacktab_intern(&heap_stacks, pcs, depth, size);
+    if (st) {
+        pprofd__heap_object obj = {.ptr = (uintptr_t)p, .size = size, .stack = st};
+        if (live_insert(&obj)) {
+            atomic_fetch_add_explicit(&st->counters[PPROFD_HEAP_ALLOCS], 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&st->counters[PPROFD_HEAP_ALLOC_BYTES], (int64_t)size,
+                                      memory_order_relaxed);
+        } else {
+            atomic_fetch_add_explicit(&dropped_live, 1, memory_order_relaxed);
+        }
+    }
+    t->guard--;
+}
+
+void pprofd__heap_account_free(const pprofd__heap_object *obj)
+{
+    atomic_fetch_add_explicit(&obj->stack->counters[PPROFD_HEAP_FREES], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&obj->stack->counters[PPROFD_HEAP_FREE_BYTES], (int64_t)obj->size,
+                              memory_order_relaxed);
+}
+
+void pprofd__heap_record_free(void *p)
+{
+    pprofd__heap_object obj;
+    if (live_remove((uintptr_t)p, &obj))
+        pprofd__heap_account_free(&obj);
+}
+
+bool pprofd__heap_take(void *p, pprofd__heap_object *out)
+{
+    return live_remove((uintptr_t)p, out);
+}
+
+void pprofd__heap_put_back(const pprofd__heap_object *obj)
+{
+    if (!live_insert(obj)) {
+        /* No room to keep tracking it: count it freed so in-use stays honest. */
+        pprofd__heap_account_free(obj);
+        atomic_fetch_add_explicit(&dropped_live, 1, memory_order_relaxed);
+    }
+}
+
+pprofd__stacktab *pprofd__heap_stacks(void)
+{
+    if (atomic_load(&init_state) != 2) {
+        pprofd__heap_tls_state.guard++;
+        pprofd__heap_init();
+        pprofd__heap_tls_state.guard--;
+    }
+    return &heap_stacks;
+}
+
+void pprofd__heap_get_stats(pprofd__heap_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->dropped = atomic_load(&heap_stacks.dropped) + atomic_load(&dropped_live);
+    out->memory = pprofd__stacktab_memory(&heap_stacks) + atomic_load(&live_memory) +
+                  sizeof pprofd__heap_filter;
+    for (int i = 0; i < SHARDS; i++)
+        out->live_objects += __atomic_load_n(&shards[i].live, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,131 @@
+/*
+ * stacktab — see stacktab.h. Open addressing with linear probing over an
+ * array of pointers; entries come from a bump arena. Insertion probes first
+ * without allocating, so looking up a known stack costs no arena space; two
+ * threads racing to insert the same new stack may waste one entry's worth of
+ * arena, never correctness.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "sampler/stacktab.h"
+
+static uint64_t hash_stack(const uintptr_t *pcs, int depth, uint64_t key)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ key ^ (uint64_t)depth;
+    for (int i = 0; i < depth; i++) {
+        h ^= pcs[i];
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    return h ? h : 1;
+}
+
+static int same_stack(const pprofd__stack *s, uint64_t hash, const uintptr_t *pcs,
+                      int depth, uint64_t key)
+{
+    return s->hash == hash && s->key == key && s->depth == (uint32_t)depth &&
+           memcmp(s->pcs, pcs, (size_t)depth * sizeof pcs[0]) == 0;
+}
+
+int pprofd__stacktab_init(pprofd__stacktab *tab, size_t nslots, size_t arena_bytes)
+{
+    size_t n = 64;
+    while (n < nslots)
+        n <<= 1;
+    memset(tab, 0, sizeof *tab);
+    void *slots = mmap(NULL, n * sizeof tab->slots[0], PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (slots == MAP_FAILED)
+        return -errno;
+    void *arena = mmap(NULL, arena_bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (arena == MAP_FAILED) {
+        int err = -errno;
+        munmap(slots, n * sizeof tab->slots[0]);
+        return err;
+    }
+    tab->nslots = n;
+    tab->slots = slots;
+    tab->arena = arena;
+    tab->arena_size = arena_bytes;
+    return 0;
+}
+
+static pprofd__stack *arena_alloc(pprofd__stacktab *tab, int depth)
+{
+    size_t need = sizeof(pprofd__stack) + (size_t)depth * sizeof(uintptr_t);
+    need = (need + 15) & ~(size_t)15;
+    size_t at = atomic_fetch_add_explicit(&tab->arena_used, need, memory_order_relaxed);
+    if (at + need > tab->arena_size) {
+        /* Leave arena_used past the end: every later allocation fails fast. */
+        return NULL;
+    }
+    return (pprofd__stack *)(tab->arena + at);
+}
+
+pprofd__stack *pprofd__stacktab_intern(pprofd__stacktab *tab, const uintptr_t *pcs,
+                                       int depth, uint64_t key)
+{
+    if (!tab->slots)
+        return NULL;
+    uint64_t hash = hash_stack(pcs, depth, key);
+    size_t mask = tab->nslots - 1;
+    size_t i = (size_t)hash & mask;
+    pprofd__stack *fresh = NULL;
+
+    for (size_t probes = 0; probes < tab->nslots; probes++, i = (i + 1) & mask) {
+        pprofd__stack *s = atomic_load_explicit(&tab->slots[i], memory_order_acquire);
+        if (s) {
+            if (same_stack(s, hash, pcs, depth, key))
+                return s;
+            continue;
+        }
+        /* Empty slot: the stack is new. Keep the table at most 3/4 full so
+         * probes stay short. */
+        if (!fresh) {
+            if (atomic_load_explicit(&tab->count, memory_order_relaxed) >= tab->nslots / 4 * 3)
+                break;
+            fresh = arena_alloc(tab, depth);
+            if (!fresh)
+                break;
+            fresh->hash = hash;
+            fresh->key = key;
+            fresh->depth = (uint32_t)depth;
+            for (int c = 0; c < PPROFD_STACK_COUNTERS; c++)
+                atomic_init(&fresh->counters[c], 0);
+            memcpy(fresh->pcs, pcs, (size_t)depth * sizeof pcs[0]);
+        }
+        pprofd__stack *expected = NULL;
+        if (atomic_compare_exchange_strong_explicit(&tab->slots[i], &expected, fresh,
+                                                    memory_order_release,
+                                                    memory_order_acquire)) {
+            atomic_fetch_add_explicit(&tab->count, 1, memory_order_relaxed);
+            return fresh;
+        }
+        /* Lost the race for this slot: maybe to the same stack. */
+        if (same_stack(expected, hash, pcs, depth, key))
+            return expected;
+    }
+    atomic_fetch_add_explicit(&tab->dropped, 1, memory_order_relaxed);
+    return NULL;
+}
+
+void pprofd__stacktab_foreach(pprofd__stacktab *tab,
+                              void (*fn)(pprofd__stack *stack, void *arg), void *arg)
+{
+    for (size_t i = 0; i < tab->nslots; i++) {
+        pprofd__stack *s = atomic_load_explicit(&tab->slots[i], memory_order_acquire);
+        if (s)
+            fn(s, arg);
+    }
+}
+
+size_t pprofd__stacktab_memory(const pprofd__stacktab *tab)
+{
+    size_t used = atomic_load_explicit(&tab->arena_used, memory_order_relaxed);
+    if (used > tab->arena_size)
+        used = tab->arena_size;
+    return used + tab->nslots * sizeof tab->slots[0];
+}

@@ -1,0 +1,146 @@
+/*
+ * threads — see threads.h. The pthread_create interposer resolves the real
+ * function once with dlsym(RTLD_NEXT); dlsym may allocate, which is fine
+ * here: our malloc never needs pthread_create.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sampler/threads.h"
+
+#define MAX_HOOKS 8
+
+static pprofd__thread slots[PPROFD_MAX_THREADS];
+static _Atomic int high_water; /* slots[0..high_water) may be in use */
+static _Atomic int live;
+
+static pprofd__thread_hook start_hooks[MAX_HOOKS];
+static pprofd__thread_hook exit_hooks[MAX_HOOKS];
+static _Atomic int nhooks;
+
+static __thread int my_slot __attribute__((tls_model("initial-exec"))) = -1;
+
+int pprofd__threads_add_hooks(pprofd__thread_hook on_start, pprofd__thread_hook on_exit)
+{
+    int i = atomic_fetch_add(&nhooks, 1);
+    if (i >= MAX_HOOKS) {
+        atomic_fetch_sub(&nhooks, 1);
+        return -ENOSPC;
+    }
+    start_hooks[i] = on_start;
+    exit_hooks[i] = on_exit;
+    return 0;
+}
+
+static pid_t current_tid(void)
+{
+    return (pid_t)syscall(SYS_gettid);
+}
+
+void pprofd__threads_register_self(void)
+{
+    if (my_slot >= 0)
+        return;
+    pid_t tid = current_tid();
+    for (int i = 0; i < PPROFD_MAX_THREADS; i++) {
+        pid_t expected = 0;
+        if (atomic_compare_exchange_strong(&slots[i].tid, &expected, -1)) {
+            slots[i].handle = pthread_self();
+            atomic_store(&slots[i].tid, tid);
+            my_slot = i;
+            int hw = atomic_load(&high_water);
+            while (hw < i + 1 && !atomic_compare_exchange_weak(&high_water, &hw, i + 1))
+                ;
+            atomic_fetch_add(&live, 1);
+            return;
+        }
+    }
+    /* Registry full: the thread runs unregistered (consumers fall back to
+     * /proc/self/task). */
+}
+
+static void unregister_self(void)
+{
+    if (my_slot < 0)
+        return;
+    atomic_store(&slots[my_slot].tid, 0);
+    my_slot = -1;
+    atomic_fetch_sub(&live, 1);
+}
+
+void pprofd__threads_foreach(void (*fn)(const pprofd__thread *t, void *arg), void *arg)
+{
+    int hw = atomic_load(&high_water);
+    for (int i = 0; i < hw; i++) {
+        pid_t tid = atomic_load_explicit(&slots[i].tid, memory_order_acquire);
+        if (tid > 0)
+            fn(&slots[i], arg);
+    }
+}
+
+int pprofd__threads_count(void)
+{
+    return atomic_load(&live);
+}
+
+typedef struct start_args {
+    void *(*fn)(void *);
+    void *arg;
+} start_args;
+
+static void run_exit_hooks(void *unused)
+{
+    (void)unused;
+    pid_t tid = current_tid();
+    int n = atomic_load(&nhooks);
+    for (int i = 0; i < n && i < MAX_HOOKS; i++)
+        if (exit_hooks[i])
+            exit_hooks[i](tid);
+    unregister_self();
+}
+
+static void *pprofd_thread_start(void *p)
+{
+    start_args a = *(start_args *)p;
+    free(p);
+    pprofd__threads_register_self();
+    pid_t tid = current_tid();
+    int n = atomic_load(&nhooks);
+    for (int i = 0; i < n && i < MAX_HOOKS; i++)
+        if (start_hooks[i])
+            start_hooks[i](tid);
+    void *ret;
+    pthread_cleanup_push(run_exit_hooks, NULL);
+    ret = a.fn(a.arg);
+    pthread_cleanup_pop(1);
+    return ret;
+}
+
+typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+
+__attribute__((visibility("default"))) int pthread_create(pthread_t *thread,
+                                                          const pthread_attr_t *attr,
+                                                          void *(*fn)(void *), void *arg)
+{
+    static _Atomic(create_fn) real;
+    create_fn f = atomic_load_explicit(&real, memory_order_acquire);
+    if (!f) {
+        f = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
+        if (!f)
+            return EAGAIN;
+        atomic_store_explicit(&real, f, memory_order_release);
+    }
+    start_args *a = malloc(sizeof *a);
+    if (!a)
+        return f(thread, attr, fn, arg);
+    a->fn = fn;
+    a->arg = arg;
+    int rc = f(thread, attr, pprofd_thread_start, a);
+    if (rc != 0)
+        free(a);
+    return rc;
+}

@@ -1,0 +1,45 @@
+/*
+ * threads — the registry of the host's threads.
+ *
+ * pthread_create is interposed: each new thread runs a trampoline that
+ * registers it (tid, pthread handle), runs the start hooks, and on exit (by
+ * return or pthread_exit) runs the exit hooks and unregisters. Threads that
+ * existed before pprofd was loaded are not in the registry; consumers that
+ * need every thread read /proc/self/task as well.
+ *
+ * The registry is a fixed array of slots claimed with atomics: registering,
+ * unregistering and walking take no lock and never allocate, so walking is
+ * async-signal-safe. Hooks run in the thread concerned, in normal (not
+ * signal) context.
+ */
+#ifndef PPROFD_THREADS_H
+#define PPROFD_THREADS_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define PPROFD_MAX_THREADS 8192
+
+typedef struct pprofd__thread {
+    _Atomic pid_t tid;  /* 0 = free slot; written by the thread itself */
+    pthread_t handle;
+} pprofd__thread;
+
+typedef void (*pprofd__thread_hook)(pid_t tid);
+
+/* Add hooks run in each new thread at its start and at its exit. At most 8
+ * pairs; returns 0 or -ENOSPC. Either may be NULL. */
+int pprofd__threads_add_hooks(pprofd__thread_hook on_start, pprofd__thread_hook on_exit);
+
+/* Call fn for each registered thread. Async-signal-safe. */
+void pprofd__threads_foreach(void (*fn)(const pprofd__thread *t, void *arg), void *arg);
+
+/* Registered threads now. */
+int pprofd__threads_count(void);
+
+/* Register the calling thread (used for the main thread at load time).
+ * Idempotent. */
+void pprofd__threads_register_self(void);
+
+#endif

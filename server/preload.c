@@ -1,0 +1,33 @@
+/*
+ * preload — zero-code activation. When libpprofd is loaded through
+ * LD_PRELOAD and PPROFD_ADDR is set, a constructor starts the server and a
+ * destructor stops it at exit. Linked normally, or without PPROFD_ADDR, it
+ * does nothing visible (heap sampling still runs, as the malloc interposer
+ * is always there).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pprofd.h"
+#include "sampler/heap.h"
+#include "sampler/threads.h"
+
+static pprofd_server *preloaded;
+
+__attribute__((constructor(101))) static void pprofd_preload_start(void)
+{
+    pprofd__threads_register_self();
+    pprofd__heap_stacks(); /* initialise the sampler before threads appear */
+    const char *addr = getenv("PPROFD_ADDR");
+    const char *preload = getenv("LD_PRELOAD");
+    if (!addr || !*addr || !preload || !strstr(preload, "pprofd"))
+        return;
+    preloaded = pprofd_start(&(pprofd_options){.addr = addr});
+}
+
+__attribute__((destructor)) static void pprofd_preload_stop(void)
+{
+    pprofd_server *s = preloaded;
+    preloaded = NULL;
+    pprofd_stop(s);
+}

@@ -1,0 +1,85 @@
+/*
+ * server — internals shared by http.c, handlers.c and text.c.
+ *
+ * Threading: libmicrohttpd runs one thread per connection (plus its
+ * listener), so a handler may block for the length of a CPU profile without
+ * holding up other clients. Handlers run on those threads only.
+ */
+#ifndef PPROFD_SERVER_H
+#define PPROFD_SERVER_H
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "pprofd.h"
+#include "server/profile.h"
+
+struct pprofd_server {
+    struct MHD_Daemon *daemon;
+    int listen_fd;
+    int port;
+    pid_t pid;             /* the process that started it (fork check) */
+    char addr[128];        /* as bound, for messages */
+    long mem_rate;         /* resolved settings */
+    int cpu_hz;
+    int max_seconds;
+    _Atomic int stopping;  /* set by pprofd_stop; long handlers poll it */
+};
+
+/* One request, from the first callback to completion. */
+typedef struct pprofd__request {
+    struct MHD_Connection *conn;
+    pprofd_server *server;
+    const char *method;
+    const char *name;     /* the part after /debug/pprof/ ("" for the index) */
+    char *body;           /* POST body (symbol) */
+    size_t body_len;
+    int body_too_large;
+} pprofd__request;
+
+typedef enum MHD_Result (*pprofd__handler)(pprofd__request *req);
+
+typedef struct pprofd__endpoint {
+    const char *name;
+    const char *description;
+    pprofd__handler handle;
+    long (*count)(void);  /* for the index page; NULL: no count */
+    int allow_post;
+} pprofd__endpoint;
+
+/* Every endpoint, in index order; ends with a zeroed entry. */
+extern const pprofd__endpoint pprofd__endpoints[];
+const pprofd__endpoint *pprofd__endpoint_find(const char *name);
+
+/* Responses. Each queues a response and returns MHD's result. */
+enum MHD_Result pprofd__respond_error(pprofd__request *req, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+enum MHD_Result pprofd__respond_text(pprofd__request *req, unsigned status,
+                                     const char *content_type, const char *body, size_t len);
+/* Encode p (consumed) and answer it gzip'd as an attachment `filename`;
+ * a 500 if encoding fails. */
+enum MHD_Result pprofd__respond_profile(pprofd__request *req, const char *filename,
+                                        pprofd__profile *p);
+
+/* Query parameters, parsed strictly. */
+const char *pprofd__query(pprofd__request *req, const char *key);
+/* An integer in [min, max]: 1 if present and valid (*out set), 0 if absent,
+ * -1 if invalid (the 400 is already queued; return *result). */
+int pprofd__query_long(pprofd__request *req, const char *key, long min, long max, long *out,
+                       enum MHD_Result *result);
+/* `seconds` for delta and CPU profiles: as above, max = server's max_seconds. */
+int pprofd__query_seconds(pprofd__request *req, long *out, enum MHD_Result *result);
+
+/* Sleep up to `ms` milliseconds; returns early (nonzero) if the server is
+ * stopping or the client hung up. */
+int pprofd__wait(pprofd__request *req, long ms);
+
+/* Index page (text.c). */
+enum MHD_Result pprofd__handle_index(pprofd__request *req);
+
+/* Time now in nanoseconds since the epoch. */
+long long pprofd__now_nanos(void);
+
+#endif

@@ -1,0 +1,60 @@
+# Zero code: an unmodified program under LD_PRELOAD serves /allocs and
+# /heap, and go tool pprof names its allocating functions (static ones,
+# from .symtab, in a binary built without -rdynamic).
+source "$(dirname "$0")/lib.sh"
+
+HOST=$BUILD/tests/host-alloc_host
+LIB=$BUILD/libpprofd.so
+
+# Without PPROFD_ADDR: nothing visible, no port.
+# run_briefly_preloaded ADDR: the host alone under LD_PRELOAD for half a
+# second. The variables are set by this shell for the host only: a wrapper
+# (env, timeout, sh -c) would load the library and race for the port too.
+run_briefly_preloaded() {
+    LD_PRELOAD=$LIB PPROFD_ADDR=${1:-} "$HOST" &
+    local pid=$!
+    sleep 0.5
+    kill "$pid"
+    wait "$pid"
+}
+
+LD_PRELOAD=$LIB "$HOST" >"$WORK/quiet.log" 2>&1 &
+quiet=$!
+sleep 0.5
+kill $quiet
+wait $quiet || fail "host under LD_PRELOAD without PPROFD_ADDR failed"
+[ ! -s "$WORK/quiet.log" ] || fail "without PPROFD_ADDR the library printed: $(cat "$WORK/quiet.log")"
+pass "no PPROFD_ADDR, no server, no output"
+
+start_server env LD_PRELOAD="$LIB" PPROFD_ADDR=127.0.0.1:0 "$HOST"
+sleep 0.5
+
+fetch "$BASE/allocs" "$WORK/allocs.out"
+pprof_raw "$WORK/allocs.out" | grep -q '^alloc_objects/count alloc_space/bytes\[dflt\]' ||
+    fail "allocs sample types"
+top=$(pprof_top "$WORK/allocs.out")
+grep -qw churn_strings <<<"$top" || fail "allocs: churn_strings not named: $top"
+grep -qw hold_records <<<"$top" || fail "allocs: hold_records not named: $top"
+pass "allocs names the host's functions"
+
+fetch "$BASE/heap" "$WORK/heap.out"
+top=$(pprof_top "$WORK/heap.out" -unit=MB)
+held=$(awk '$6 == "hold_records" { sub("MB","",$1); print $1 }' <<<"$top")
+# 16 MiB held in 8 KiB objects, sampled every 512 KiB on average.
+awk -v v="${held:-0}" 'BEGIN { exit !(v >= 16.77 * 0.7 && v <= 16.77 * 1.3) }' ||
+    fail "heap: hold_records holds 16 MiB, profile says ${held}MB"
+pass "heap shows the host's retained memory"
+
+stop_server || fail "host did not exit cleanly at SIGTERM with pprofd loaded"
+pass "clean exit with the server running"
+
+# A taken port: one line on stderr, the host runs on.
+start_server env LD_PRELOAD="$LIB" PPROFD_ADDR=127.0.0.1:0 "$HOST"
+taken=$PORT
+first_pid=$SERVER_PID
+run_briefly_preloaded 127.0.0.1:$taken >"$WORK/taken.log" 2>&1 || fail "host died when the port was taken"
+grep -q "^pprofd: cannot listen on 127.0.0.1:$taken: Address already in use$" "$WORK/taken.log" ||
+    fail "taken port message: $(cat "$WORK/taken.log")"
+[ "$(wc -l <"$WORK/taken.log")" = 1 ] || fail "more than one line for a taken port"
+kill -0 "$first_pid" || fail "first host died"
+pass "taken port: one line, host carries on"
