@@ -41,6 +41,9 @@ __attribute__((noinline)) static void allocate_exactly(int n, size_t size)
 
 int main(void)
 {
+#ifdef PPROFD_NO_INTERPOSE
+    SKIP("built without the malloc interposer (sanitizer build)");
+#endif
     /* Rate 1: every allocation is recorded, every free accounted. */
     pprofd__heap_set_rate(1);
     allocate_exactly(1000, 1237);
