@@ -1,14 +1,33 @@
 /*
- * unwind — capture the calling thread's stack as program counters.
+ * unwind — capture a thread's stack as program counters.
  *
  * Addresses are stored as call sites: a return address minus one, so that
  * symbolization (ours or pprof's) names the line of the call, not the line
- * after it. Leaf first.
+ * after it. Leaf first. The one exception is the first frame of a stack
+ * taken from a signal's ucontext: that is the interrupted instruction
+ * itself, exact, and is stored as is.
  *
  * pprofd__unwind_here() uses libunwind's DWARF unwinder and so works for
  * code built without frame pointers (Debian's libc, most distributions'
  * binaries). It is reentrant and takes no lock of ours; it must not be
  * called from a signal handler that may interrupt the dynamic loader.
+ *
+ * Signal context (the CPU profiler's SIGPROF handler):
+ *   - pprofd__unwind_signal() walks frame pointers from the ucontext. It is
+ *     async-signal-safe: no call, no lock, and every load is checked against
+ *     stack bounds the caller knows to be mapped, so a garbage frame pointer
+ *     (code built without frame pointers uses rbp as a general register)
+ *     ends the walk instead of faulting.
+ *   - pprofd__unwind_signal_dwarf() runs libunwind from the ucontext. It is
+ *     only as signal-safe as libunwind: its one-time initialisation takes a
+ *     mutex (so pprofd__unwind_warm_up() must run first, in normal context),
+ *     it guards its caches with a mutex taken with all signals blocked (so
+ *     the interrupted thread never holds it), and on a cache miss it calls
+ *     dl_iterate_phdr, whose glibc lock is recursive (same-thread re-entry
+ *     does not deadlock; another thread holding it finishes without us).
+ *     The remaining hazard, re-entering libunwind itself on a thread that
+ *     was interrupted inside it, is what pprofd__unwind_busy() reports: the
+ *     caller must not use the DWARF path then.
  */
 #ifndef PPROFD_UNWIND_H
 #define PPROFD_UNWIND_H
@@ -22,5 +41,30 @@
  * innermost `skip` frames above the caller of this function. Returns the
  * number stored. */
 int pprofd__unwind_here(uintptr_t *pcs, int max, int skip);
+
+/* The stack of the code a signal interrupted, by frame pointers: pcs[0] is
+ * the interrupted pc, then one call site per frame. [stack_lo, stack_hi) is
+ * the interrupted thread's stack, or 0, 0 when unknown (then only pcs[0] is
+ * given). Loads are confined to [max(stack_lo, sp), stack_hi), which is
+ * mapped whenever sp lies in it; frame pointers must rise strictly, so the
+ * walk ends. Async-signal-safe. Returns the number stored (>= 1 when max >= 1
+ * and the ucontext has a pc). */
+int pprofd__unwind_signal(const void *ucontext, uintptr_t stack_lo, uintptr_t stack_hi,
+                          uintptr_t *pcs, int max);
+
+/* The same by libunwind's DWARF unwinder, for code without frame pointers.
+ * Async-signal-safe only after pprofd__unwind_warm_up() and when
+ * pprofd__unwind_busy() is 0 on the calling thread (see above). ucontext is
+ * not modified. Returns the number stored. */
+int pprofd__unwind_signal_dwarf(const void *ucontext, uintptr_t *pcs, int max);
+
+/* Run libunwind's one-time initialisation (locks, caches, the loaded
+ * objects' unwind tables it has seen) in normal context. Idempotent,
+ * thread-safe. */
+void pprofd__unwind_warm_up(void);
+
+/* Nonzero while the calling thread is inside libunwind through
+ * pprofd__unwind_here() (the heap sampler). Async-signal-safe. */
+int pprofd__unwind_busy(void);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "sampler/heap.h"
 #include "sampler/stacktab.h"
+#include "server/handlers_cpu.h"
 #include "server/server.h"
 
 /* ---- heap and allocs ---- */
@@ -178,7 +179,7 @@ const pprofd__endpoint pprofd__endpoints[] = {
     {"profile", "CPU profile. You can specify the duration in the seconds GET parameter. After "
                 "you get the profile file, use the go tool pprof command to investigate the "
                 "profile.",
-     not_implemented, NULL, 0},
+     pprofd__handle_cpu_profile, NULL, 0},
     {"symbol", "Maps program counters to function names (pprof's remote symbolization)",
      not_implemented, NULL, 1},
     {"threadcreate", "Stack traces that led to the creation of new OS threads", not_implemented,

@@ -1,0 +1,717 @@
+/*
+ * cpu — the CPU profiler's timers, signal handler and sample table. See
+ * cpu.h for the contract, what runs in signal context and the lock order.
+ *
+ * Data flows one way: timer -> SIGPROF handler -> unwind -> count in the
+ * stack table (lock-free) -> readers diff the counters (server threads).
+ *
+ * Shared state and who writes it:
+ *   state_lock guards readers, rate, mechanism, per_thread_armed and the
+ *   timer list; it is taken in normal context only (readers, thread hooks,
+ *   fork handlers). The handler reads only `collecting`, `tick_code`,
+ *   `period_nanos`, the table and the statistics counters, all atomics or
+ *   written while `collecting` is 0 and no handler runs.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sampler/cpu.h"
+#include "sampler/stacktab.h"
+#include "sampler/threads.h"
+#include "sampler/unwind.h"
+
+/* 32768 distinct stacks in 16 MiB of reserved (not committed) arena: far
+ * more than a profile window sees; beyond that samples are lost, counted. */
+#define STACK_SLOTS (1u << 15)
+#define STACK_ARENA (16u << 20)
+
+/* Counters of each stack in the table. */
+#define COUNT_SAMPLES 0
+#define COUNT_NANOS 1
+
+/* A frame-pointer walk shorter than this probably met code without frame
+ * pointers at once; libunwind gets a try. (Walks that work give at least
+ * the leaf, its caller and the thread's entry.) */
+#define TRUSTED_FP_DEPTH 3
+
+/* Bounds the weight one signal may carry (1 + timer overruns). */
+#define MAX_OVERRUN 1000
+
+/* sigev_value of our timers: a SIGPROF carrying anything else is not ours. */
+#define TIMER_COOKIE 0x70726f66
+
+typedef enum mechanism { MECH_NONE, MECH_PER_THREAD, MECH_ITIMER } mechanism;
+
+typedef struct thread_timer {
+    pid_t tid;
+    timer_t timer;
+} thread_timer;
+
+struct pprofd__cpu_reader {
+    /* Counters of every stack at the window's start, sorted by stack. */
+    struct start_count {
+        const pprofd__stack *stack;
+        int64_t samples, nanos;
+    } *start;
+    size_t nstart;
+    int64_t lost0, fp0, dwarf0, leaf0;
+    int failures0;
+};
+
+/* ---- state under state_lock ---- */
+static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
+static int readers;
+static int rate_hz;
+static mechanism armed_mechanism;
+static thread_timer timers[PPROFD_MAX_THREADS];
+static _Atomic int ntimers;             /* written under state_lock */
+static _Atomic int per_thread_armed;    /* read by hooks without the lock first */
+static _Atomic int timer_failures;      /* timer_create refusals, ever */
+
+/* ---- shared with the signal handler ---- */
+static pprofd__stacktab stacks;         /* (re)initialised while !collecting */
+static _Atomic int collecting;          /* the handler may count */
+static _Atomic int handlers_running;    /* handlers between entry and exit */
+static _Atomic int tick_code;           /* si_code of our ticks */
+static _Atomic int64_t period_nanos;
+static _Atomic int64_t lost_samples, fp_stacks, dwarf_stacks, leaf_stacks;
+
+/* This thread's stack, for the frame-pointer walk: set in the thread
+ * itself (start hook, or the constructor for the thread that loads us). */
+static __thread uintptr_t my_stack_lo __attribute__((tls_model("initial-exec")));
+static __thread uintptr_t my_stack_hi __attribute__((tls_model("initial-exec")));
+
+/* ---- signal context ---- */
+
+static int is_our_tick(const siginfo_t *info)
+{
+    int code = atomic_load_explicit(&tick_code, memory_order_relaxed);
+    if (info->si_code != code)
+        return 0;
+    return code != SI_TIMER || info->si_value.sival_int == TIMER_COOKIE;
+}
+
+/* Async-signal-safe: stack buffers, lock-free table, relaxed counters. */
+static void record_sample(const siginfo_t *info, const void *ucontext)
+{
+    int64_t weight = 1;
+    /* Expirations the kernel folded into this one signal while it was
+     * pending: CPU the thread did use, so it is counted, at this stack. */
+    if (info->si_code == SI_TIMER && info->si_overrun > 0)
+        weight += info->si_overrun < MAX_OVERRUN ? info->si_overrun : MAX_OVERRUN;
+
+    uintptr_t fp_pcs[PPROFD_MAX_DEPTH], dwarf_pcs[PPROFD_MAX_DEPTH];
+    const uintptr_t *pcs = fp_pcs;
+    int depth = pprofd__unwind_signal(ucontext, my_stack_lo, my_stack_hi, fp_pcs,
+                                      PPROFD_MAX_DEPTH);
+    _Atomic int64_t *how = &fp_stacks;
+    if (depth < TRUSTED_FP_DEPTH) {
+        int d = 0;
+        /* Never re-enter libunwind on a thread interrupted inside it. */
+        if (!pprofd__unwind_busy())
+            d = pprofd__unwind_signal_dwarf(ucontext, dwarf_pcs, PPROFD_MAX_DEPTH);
+        if (d > depth) {
+            pcs = dwarf_pcs;
+            depth = d;
+            how = &dwarf_stacks;
+        } else if (depth <= 1) {
+            how = &leaf_stacks;
+        }
+    }
+    atomic_fetch_add_explicit(how, 1, memory_order_relaxed);
+
+    pprofd__stack *st = pprofd__stacktab_intern(&stacks, pcs, depth, 0);
+    if (!st) {
+        atomic_fetch_add_explicit(&lost_samples, weight, memory_order_relaxed);
+        return;
+    }
+    int64_t period = atomic_load_explicit(&period_nanos, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->counters[COUNT_SAMPLES], weight, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->counters[COUNT_NANOS], weight * period, memory_order_relaxed);
+}
+
+/* The SIGPROF handler. Async-signal-safe; errno preserved. Entry and exit
+ * are counted so that a reader tearing the table down can wait for every
+ * handler that might still use it. */
+static void on_sigprof(int sig, siginfo_t *info, void *ucontext)
+{
+    (void)sig;
+    int saved_errno = errno;
+    atomic_fetch_add(&handlers_running, 1);
+    if (atomic_load(&collecting) && is_our_tick(info))
+        record_sample(info, ucontext);
+    atomic_fetch_sub(&handlers_running, 1);
+    errno = saved_errno;
+}
+
+/* ---- timers (normal context, state_lock held) ---- */
+
+/* The CPU-time clock of any thread of this process, by tid: what
+ * pthread_getcpuclockid computes from a pthread_t, for threads we know only
+ * from /proc (the kernel's MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED)). */
+static clockid_t thread_cpu_clock(pid_t tid)
+{
+    return (clockid_t)((~(unsigned)tid << 3) | 6u);
+}
+
+static pid_t current_tid(void)
+{
+    return (pid_t)syscall(SYS_gettid);
+}
+
+/* A uniform first expiry in (0, period]: a thread that uses less CPU than a
+ * period is then sampled with probability use/period, not never. */
+static long random_phase(long period)
+{
+    static _Atomic uint64_t seed;
+    uint64_t x = atomic_fetch_add(&seed, 0x9e3779b97f4a7c15ull);
+    if (x == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        x = (uint64_t)ts.tv_nsec * 0x2545f4914f6cdd1dull + (uint64_t)ts.tv_sec;
+        atomic_store(&seed, x);
+    }
+    x ^= x >> 31;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 29;
+    return 1 + (long)(x % (uint64_t)period);
+}
+
+static int find_timer(pid_t tid)
+{
+    int n = atomic_load_explicit(&ntimers, memory_order_relaxed);
+    for (int i = 0; i < n; i++)
+        if (timers[i].tid == tid)
+            return i;
+    return -1;
+}
+
+static void delete_timer_at(int i)
+{
+    int n = atomic_load_explicit(&ntimers, memory_order_relaxed);
+    timer_delete(timers[i].timer);
+    timers[i] = timers[n - 1];
+    atomic_store(&ntimers, n - 1);
+}
+
+static void delete_timer(pid_t tid)
+{
+    int i = find_timer(tid);
+    if (i >= 0)
+        delete_timer_at(i);
+}
+
+/* Arm a timer on tid's CPU clock whose signal goes to tid. Replaces any
+ * timer we held for that tid (a reused tid's old timer is dead). Returns 0
+ * or -errno (-EINVAL or -ESRCH for a thread that is already gone). */
+static int add_timer(pid_t tid)
+{
+    delete_timer(tid);
+    if (atomic_load_explicit(&ntimers, memory_order_relaxed) >= PPROFD_MAX_THREADS)
+        return -ENOSPC;
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = SIGPROF;
+    sev.sigev_value.sival_int = TIMER_COOKIE;
+    sev._sigev_un._tid = tid;
+    timer_t timer;
+    if (timer_create(thread_cpu_clock(tid), &sev, &timer) < 0)
+        return -errno;
+    long period = (long)atomic_load(&period_nanos);
+    struct itimerspec its = {
+        .it_interval = {period / 1000000000, period % 1000000000},
+        .it_value = {0, random_phase(period)},
+    };
+    if (timer_settime(timer, 0, &its, NULL) < 0) {
+        int err = -errno;
+        timer_delete(timer);
+        return err;
+    }
+    int n = atomic_load_explicit(&ntimers, memory_order_relaxed);
+    timers[n] = (thread_timer){tid, timer};
+    atomic_store(&ntimers, n + 1);
+    return 0;
+}
+
+static void count_refusal(int err)
+{
+    /* A thread that exited between listing and arming is no failure. */
+    if (err != -ESRCH && err != -EINVAL)
+        atomic_fetch_add(&timer_failures, 1);
+}
+
+static int compare_tids(const void *a, const void *b)
+{
+    pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct tid_list {
+    pid_t *tids;
+    size_t len, cap;
+} tid_list;
+
+static void tid_push(tid_list *l, pid_t tid)
+{
+    if (l->len == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        pid_t *t = realloc(l->tids, cap * sizeof *t);
+        if (!t)
+            return; /* missed now, found by the next poll */
+        l->tids = t;
+        l->cap = cap;
+    }
+    l->tids[l->len++] = tid;
+}
+
+static void push_registered(const pprofd__thread *t, void *arg)
+{
+    tid_push(arg, atomic_load(&t->tid));
+}
+
+/* Every thread of the process now: the registry, then /proc/self/task for
+ * threads that did not come through our pthread_create. Sorted, unique.
+ * Returns -1 when /proc could not be read (the registry alone is used). */
+static int list_threads(tid_list *l)
+{
+    pprofd__threads_foreach(push_registered, l);
+    int rc = 0;
+    DIR *d = opendir("/proc/self/task");
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (e->d_name[0] >= '1' && e->d_name[0] <= '9')
+                tid_push(l, (pid_t)atol(e->d_name));
+        closedir(d);
+    } else {
+        rc = -1;
+    }
+    if (l->len > 0) {
+        qsort(l->tids, l->len, sizeof l->tids[0], compare_tids);
+        size_t out = 1;
+        for (size_t i = 1; i < l->len; i++)
+            if (l->tids[i] != l->tids[out - 1])
+                l->tids[out++] = l->tids[i];
+        l->len = out;
+    }
+    return rc;
+}
+
+/* Bring the timer list in line with the threads that exist: arm the
+ * missing, delete those of threads gone. O(T log T). */
+static void sync_timers(void)
+{
+    tid_list l = {0};
+    int proc_ok = list_threads(&l) == 0;
+    if (proc_ok) {
+        for (int i = atomic_load(&ntimers) - 1; i >= 0; i--)
+            if (!bsearch(&timers[i].tid, l.tids, l.len, sizeof l.tids[0], compare_tids))
+                delete_timer_at(i);
+    }
+    int n = atomic_load(&ntimers);
+    pid_t *have = malloc(((size_t)n + 1) * sizeof *have);
+    for (int i = 0; have && i < n; i++)
+        have[i] = timers[i].tid;
+    if (have)
+        qsort(have, (size_t)n, sizeof have[0], compare_tids);
+    for (size_t i = 0; i < l.len; i++) {
+        if (have && bsearch(&l.tids[i], have, (size_t)n, sizeof have[0], compare_tids))
+            continue;
+        if (!have && find_timer(l.tids[i]) >= 0)
+            continue;
+        int rc = add_timer(l.tids[i]);
+        if (rc < 0)
+            count_refusal(rc);
+    }
+    free(have);
+    free(l.tids);
+}
+
+static void delete_all_timers(void)
+{
+    while (atomic_load(&ntimers) > 0)
+        delete_timer_at(atomic_load(&ntimers) - 1);
+}
+
+/* ---- thread hooks (normal context, in the thread concerned) ---- */
+
+static void remember_stack_bounds(void)
+{
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return;
+    void *addr;
+    size_t size;
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+        my_stack_lo = (uintptr_t)addr;
+        my_stack_hi = (uintptr_t)addr + size;
+    }
+    pthread_attr_destroy(&attr);
+}
+
+static void on_thread_start(pid_t tid)
+{
+    remember_stack_bounds();
+    if (!atomic_load(&per_thread_armed))
+        return;
+    pthread_mutex_lock(&state_lock);
+    if (atomic_load(&per_thread_armed)) {
+        int rc = add_timer(tid);
+        if (rc < 0)
+            count_refusal(rc);
+    }
+    pthread_mutex_unlock(&state_lock);
+}
+
+static void on_thread_exit(pid_t tid)
+{
+    if (!atomic_load(&per_thread_armed))
+        return;
+    pthread_mutex_lock(&state_lock);
+    delete_timer(tid);
+    pthread_mutex_unlock(&state_lock);
+}
+
+/* ---- arming (normal context, state_lock held) ---- */
+
+static int is_our_handler(const struct sigaction *sa)
+{
+    return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == on_sigprof;
+}
+
+/* Install the handler unless the host has one. Ours stays installed once
+ * there, doing nothing between profiles: a SIGPROF still pending from a
+ * deleted timer must never meet SIG_DFL, which kills the process. */
+static int take_sigprof(char *why, size_t why_size)
+{
+    struct sigaction old;
+    if (sigaction(SIGPROF, NULL, &old) < 0) {
+        snprintf(why, why_size, "cannot read the SIGPROF disposition: %s", strerror(errno));
+        return -errno;
+    }
+    if (is_our_handler(&old))
+        return 0;
+    if (!(old.sa_flags & SA_SIGINFO) && (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN)) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_sigprof;
+        sa.sa_flags = SA_RESTART | SA_SIGINFO;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGPROF, &sa, NULL) < 0) {
+            snprintf(why, why_size, "cannot install the SIGPROF handler: %s", strerror(errno));
+            return -errno;
+        }
+        return 0;
+    }
+    snprintf(why, why_size,
+             "the program has its own SIGPROF handler; pprofd does not take the signal from it");
+    return -EBUSY;
+}
+
+static void release_table(void)
+{
+    if (stacks.slots)
+        munmap(stacks.slots, stacks.nslots * sizeof stacks.slots[0]);
+    if (stacks.arena)
+        munmap(stacks.arena, stacks.arena_size);
+    memset(&stacks, 0, sizeof stacks);
+}
+
+static int wants_itimer(void)
+{
+    const char *s = getenv("PPROFD_CPU_TIMER");
+    return s && strcmp(s, "setitimer") == 0;
+}
+
+static int arm_itimer(char *why, size_t why_size)
+{
+    struct itimerval cur;
+    if (getitimer(ITIMER_PROF, &cur) == 0 &&
+        (cur.it_value.tv_sec || cur.it_value.tv_usec || cur.it_interval.tv_sec ||
+         cur.it_interval.tv_usec)) {
+        snprintf(why, why_size, "the program runs its own ITIMER_PROF timer");
+        return -EBUSY;
+    }
+    atomic_store(&tick_code, SI_KERNEL);
+    long usec = (long)(atomic_load(&period_nanos) / 1000);
+    struct itimerval it = {{usec / 1000000, usec % 1000000}, {usec / 1000000, usec % 1000000}};
+    if (setitimer(ITIMER_PROF, &it, NULL) < 0) {
+        snprintf(why, why_size, "setitimer(ITIMER_PROF): %s", strerror(errno));
+        return -errno;
+    }
+    armed_mechanism = MECH_ITIMER;
+    return 0;
+}
+
+/* Per-thread timers where the kernel gives them; the process-wide timer
+ * only where it does not (or when PPROFD_CPU_TIMER=setitimer asks). */
+static int arm(char *why, size_t why_size)
+{
+    if (!wants_itimer()) {
+        atomic_store(&tick_code, SI_TIMER);
+        int rc = add_timer(current_tid());
+        if (rc == 0) {
+            armed_mechanism = MECH_PER_THREAD;
+            atomic_store(&per_thread_armed, 1);
+            sync_timers();
+            return 0;
+        }
+        /* Refused for this very thread: the kernel lacks them (or a
+         * sandbox forbids them); fall back. */
+    }
+    return arm_itimer(why, why_size);
+}
+
+static void disarm(void)
+{
+    if (armed_mechanism == MECH_PER_THREAD) {
+        atomic_store(&per_thread_armed, 0);
+        delete_all_timers();
+    } else if (armed_mechanism == MECH_ITIMER) {
+        struct itimerval off = {{0, 0}, {0, 0}};
+        setitimer(ITIMER_PROF, &off, NULL);
+    }
+    armed_mechanism = MECH_NONE;
+    /* Pending signals may still arrive; they find collecting == 0. Wait for
+     * those already past the check before the table goes. */
+    atomic_store(&collecting, 0);
+    while (atomic_load(&handlers_running) > 0) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    release_table();
+}
+
+/* ---- readers (normal context) ---- */
+
+static int compare_start(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const struct start_count *)a)->stack;
+    uintptr_t y = (uintptr_t)((const struct start_count *)b)->stack;
+    return (x > y) - (x < y);
+}
+
+typedef struct snapshot_walk {
+    pprofd__cpu_reader *r;
+    size_t cap;
+    int failed;
+} snapshot_walk;
+
+static void snapshot_stack(pprofd__stack *st, void *arg)
+{
+    snapshot_walk *w = arg;
+    if (w->failed)
+        return;
+    int64_t samples = atomic_load_explicit(&st->counters[COUNT_SAMPLES], memory_order_relaxed);
+    if (samples == 0)
+        return;
+    if (w->r->nstart == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 1024;
+        struct start_count *s = realloc(w->r->start, cap * sizeof *s);
+        if (!s) {
+            w->failed = 1;
+            return;
+        }
+        w->r->start = s;
+        w->cap = cap;
+    }
+    w->r->start[w->r->nstart++] = (struct start_count){
+        st, samples, atomic_load_explicit(&st->counters[COUNT_NANOS], memory_order_relaxed)};
+}
+
+static int take_snapshot(pprofd__cpu_reader *r)
+{
+    snapshot_walk w = {.r = r};
+    r->lost0 = atomic_load(&lost_samples);
+    r->fp0 = atomic_load(&fp_stacks);
+    r->dwarf0 = atomic_load(&dwarf_stacks);
+    r->leaf0 = atomic_load(&leaf_stacks);
+    r->failures0 = atomic_load(&timer_failures);
+    pprofd__stacktab_foreach(&stacks, snapshot_stack, &w);
+    if (w.failed)
+        return -ENOMEM;
+    qsort(r->start, r->nstart, sizeof r->start[0], compare_start);
+    return 0;
+}
+
+int pprofd__cpu_open(int hz, pprofd__cpu_reader **out, char *why, size_t why_size)
+{
+    *out = NULL;
+    if (hz < 1 || hz > 1000) {
+        snprintf(why, why_size, "hz must be in 1..1000");
+        return -EINVAL;
+    }
+    pprofd__cpu_reader *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(why, why_size, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = 0;
+    pthread_mutex_lock(&state_lock);
+    if (readers > 0) {
+        if (hz != rate_hz) {
+            snprintf(why, why_size,
+                     "a CPU profile at %d Hz is running; ask for hz=%d or wait for it to end",
+                     rate_hz, rate_hz);
+            rc = -EBUSY;
+            goto fail_locked;
+        }
+    } else {
+        rc = take_sigprof(why, why_size);
+        if (rc < 0)
+            goto fail_locked;
+        /* libunwind's first use takes locks: never let that be in a
+         * handler. */
+        pprofd__unwind_warm_up();
+        rc = pprofd__stacktab_init(&stacks, STACK_SLOTS, STACK_ARENA);
+        if (rc < 0) {
+            snprintf(why, why_size, "cannot reserve the sample table: %s", strerror(-rc));
+            goto fail_locked;
+        }
+        rate_hz = hz;
+        atomic_store(&period_nanos, 1000000000 / hz);
+        atomic_store(&collecting, 1);
+        rc = arm(why, why_size);
+        if (rc < 0) {
+            disarm();
+            goto fail_locked;
+        }
+    }
+    readers++;
+    pthread_mutex_unlock(&state_lock);
+
+    /* The table cannot go while we count as a reader. */
+    if (take_snapshot(r) < 0) {
+        snprintf(why, why_size, "out of memory");
+        pprofd__cpu_close(r);
+        return -ENOMEM;
+    }
+    *out = r;
+    return 0;
+
+fail_locked:
+    pthread_mutex_unlock(&state_lock);
+    free(r);
+    return rc;
+}
+
+void pprofd__cpu_poll(pprofd__cpu_reader *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&state_lock);
+    if (armed_mechanism == MECH_PER_THREAD)
+        sync_timers();
+    pthread_mutex_unlock(&state_lock);
+}
+
+typedef struct collect_walk {
+    pprofd__cpu_reader *r;
+    pprofd__cpu_sample_fn fn;
+    void *arg;
+} collect_walk;
+
+static void collect_stack(pprofd__stack *st, void *arg)
+{
+    collect_walk *w = arg;
+    int64_t samples = atomic_load_explicit(&st->counters[COUNT_SAMPLES], memory_order_relaxed);
+    int64_t nanos = atomic_load_explicit(&st->counters[COUNT_NANOS], memory_order_relaxed);
+    struct start_count key = {.stack = st};
+    const struct start_count *s =
+        bsearch(&key, w->r->start, w->r->nstart, sizeof key, compare_start);
+    if (s) {
+        samples -= s->samples;
+        nanos -= s->nanos;
+    }
+    if (samples > 0)
+        w->fn(st->pcs, (int)st->depth, samples, nanos, w->arg);
+}
+
+void pprofd__cpu_collect(pprofd__cpu_reader *r, pprofd__cpu_sample_fn fn, void *arg,
+                         pprofd__cpu_window *w)
+{
+    collect_walk cw = {r, fn, arg};
+    pprofd__stacktab_foreach(&stacks, collect_stack, &cw);
+    memset(w, 0, sizeof *w);
+    pthread_mutex_lock(&state_lock);
+    w->mechanism = armed_mechanism == MECH_ITIMER ? "setitimer" : "timer_create";
+    w->hz = rate_hz;
+    w->threads_timed = atomic_load(&ntimers);
+    pthread_mutex_unlock(&state_lock);
+    w->period_nanos = atomic_load(&period_nanos);
+    w->lost_samples = atomic_load(&lost_samples) - r->lost0;
+    w->frame_pointer_stacks = atomic_load(&fp_stacks) - r->fp0;
+    w->dwarf_stacks = atomic_load(&dwarf_stacks) - r->dwarf0;
+    w->leaf_only_stacks = atomic_load(&leaf_stacks) - r->leaf0;
+    w->timer_failures = atomic_load(&timer_failures) - r->failures0;
+}
+
+void pprofd__cpu_close(pprofd__cpu_reader *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&state_lock);
+    if (--readers == 0)
+        disarm();
+    pthread_mutex_unlock(&state_lock);
+    free(r->start);
+    free(r);
+}
+
+int pprofd__cpu_timers_live(void)
+{
+    return atomic_load(&ntimers);
+}
+
+int pprofd__cpu_readers(void)
+{
+    pthread_mutex_lock(&state_lock);
+    int n = readers;
+    pthread_mutex_unlock(&state_lock);
+    return n;
+}
+
+/* ---- fork and load time ---- */
+
+static void before_fork(void)
+{
+    pthread_mutex_lock(&state_lock);
+}
+
+static void after_fork_parent(void)
+{
+    pthread_mutex_unlock(&state_lock);
+}
+
+/* The child inherits neither timers nor an interval timer, and none of the
+ * readers (their threads stayed in the parent): start from nothing. */
+static void after_fork_child(void)
+{
+    atomic_store(&collecting, 0);
+    atomic_store(&per_thread_armed, 0);
+    atomic_store(&ntimers, 0);
+    atomic_store(&handlers_running, 0);
+    readers = 0;
+    armed_mechanism = MECH_NONE;
+    release_table();
+    pthread_mutex_unlock(&state_lock);
+}
+
+__attribute__((constructor)) static void cpu_load(void)
+{
+    remember_stack_bounds();
+    pprofd__threads_add_hooks(on_thread_start, on_thread_exit);
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}

@@ -1,0 +1,81 @@
+/*
+ * cpu — the CPU profiler's sampler: SIGPROF, per-thread CPU timers, and the
+ * table the samples are counted in.
+ *
+ * Every thread gets a POSIX timer on its own CPU-time clock whose signal is
+ * directed at that thread (timer_create + SIGEV_THREAD_ID), so a thread is
+ * sampled in proportion to the CPU it uses, however many threads run at
+ * once. Threads present when a profile starts are found in the thread
+ * registry and /proc/self/task; threads created later get their timer from
+ * the pthread_create start hook; an exiting thread's timer is deleted by the
+ * exit hook, and any left (threads that never went through our
+ * pthread_create) at the next poll or when the last reader leaves. Where
+ * per-thread timers cannot be had, a process-wide setitimer(ITIMER_PROF)
+ * is used instead and the reader is told.
+ *
+ * Readers: any number of profiles may run at once, at one rate. Each reader
+ * snapshots the counters at its start and reports the difference at its
+ * end, so each gets exactly its own window. The first reader arms the
+ * timers; the last one to leave disarms them, waits for running handlers to
+ * finish and unmaps the table.
+ *
+ * Signal context: only the SIGPROF handler (static in cpu.c). It unwinds
+ * into a stack buffer and counts the sample in a lock-free stack table;
+ * when the table is full the sample is dropped and counted as lost. It
+ * touches nothing else of ours but initial-exec TLS and atomics.
+ *
+ * Locks: one mutex, the sampler's state lock, taken by readers and by the
+ * thread start/exit hooks (normal context), never by the signal handler. It
+ * is a leaf: nothing else is locked while it is held.
+ */
+#ifndef PPROFD_CPU_H
+#define PPROFD_CPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pprofd__cpu_reader pprofd__cpu_reader;
+
+/* What a reader's window held, beyond the samples. */
+typedef struct pprofd__cpu_window {
+    const char *mechanism;   /* "timer_create" or "setitimer"; static string */
+    int hz;
+    int64_t period_nanos;    /* 1e9 / hz */
+    int64_t lost_samples;    /* dropped because the table was full */
+    int64_t frame_pointer_stacks; /* samples unwound by frame pointers */
+    int64_t dwarf_stacks;    /* ... by libunwind */
+    int64_t leaf_only_stacks;/* ... neither could walk: the leaf pc only */
+    int threads_timed;       /* threads with a timer at the end (timer_create) */
+    int timer_failures;      /* threads timer_create refused during the window */
+} pprofd__cpu_window;
+
+/* Start a reader at `hz` (1..1000). Returns 0 and *out, or:
+ *   -EBUSY  the host owns SIGPROF or ITIMER_PROF, or a profile at another
+ *           rate is running; `why` says which (for a 409);
+ *   -EINVAL bad hz; -ENOMEM; another -errno with `why` set.
+ * Thread-safe; normal context only. */
+int pprofd__cpu_open(int hz, pprofd__cpu_reader **out, char *why, size_t why_size);
+
+/* Find threads that appeared without going through pthread_create and drop
+ * timers of threads that are gone. O(threads); call about once a second
+ * while a reader waits. Thread-safe. */
+void pprofd__cpu_poll(pprofd__cpu_reader *r);
+
+/* Call fn for every stack with samples in r's window so far; fills *w.
+ * pcs is valid only during the call. Thread-safe; the window keeps
+ * running. */
+typedef void (*pprofd__cpu_sample_fn)(const uintptr_t *pcs, int depth, int64_t samples,
+                                      int64_t nanos, void *arg);
+void pprofd__cpu_collect(pprofd__cpu_reader *r, pprofd__cpu_sample_fn fn, void *arg,
+                         pprofd__cpu_window *w);
+
+/* End a reader and free what it holds; the last one disarms everything.
+ * NULL is a no-op. Thread-safe. */
+void pprofd__cpu_close(pprofd__cpu_reader *r);
+
+/* Timers the profiler holds now (0 when no profile runs) and readers open.
+ * For tests and the index page. Thread-safe. */
+int pprofd__cpu_timers_live(void);
+int pprofd__cpu_readers(void);
+
+#endif
