@@ -40,11 +40,6 @@
 #define COUNT_SAMPLES 0
 #define COUNT_NANOS 1
 
-/* A frame-pointer walk shorter than this probably met code without frame
- * pointers at once; libunwind gets a try. (Walks that work give at least
- * the leaf, its caller and the thread's entry.) */
-#define TRUSTED_FP_DEPTH 3
-
 /* Bounds the weight one signal may carry (1 + timer overruns). */
 #define MAX_OVERRUN 1000
 
@@ -111,24 +106,16 @@ static void record_sample(const siginfo_t *info, const void *ucontext)
     if (info->si_code == SI_TIMER && info->si_overrun > 0)
         weight += info->si_overrun < MAX_OVERRUN ? info->si_overrun : MAX_OVERRUN;
 
-    uintptr_t fp_pcs[PPROFD_MAX_DEPTH], dwarf_pcs[PPROFD_MAX_DEPTH];
-    const uintptr_t *pcs = fp_pcs;
-    int depth = pprofd__unwind_signal(ucontext, my_stack_lo, my_stack_hi, fp_pcs,
-                                      PPROFD_MAX_DEPTH);
-    _Atomic int64_t *how = &fp_stacks;
-    if (depth < TRUSTED_FP_DEPTH) {
-        int d = 0;
-        /* Never re-enter libunwind on a thread interrupted inside it. */
-        if (!pprofd__unwind_busy())
-            d = pprofd__unwind_signal_dwarf(ucontext, dwarf_pcs, PPROFD_MAX_DEPTH);
-        if (d > depth) {
-            pcs = dwarf_pcs;
-            depth = d;
-            how = &dwarf_stacks;
-        } else if (depth <= 1) {
-            how = &leaf_stacks;
-        }
-    }
+    uintptr_t pcs[PPROFD_MAX_DEPTH];
+    int depth, all_dwarf = 0;
+    /* Never re-enter libunwind on a thread interrupted inside it: frame
+     * pointers alone then (the leaf's caller may be missing). */
+    if (pprofd__unwind_busy())
+        depth = pprofd__unwind_signal(ucontext, my_stack_lo, my_stack_hi, pcs, PPROFD_MAX_DEPTH);
+    else
+        depth = pprofd__unwind_signal_mixed(ucontext, my_stack_lo, my_stack_hi, pcs,
+                                            PPROFD_MAX_DEPTH, &all_dwarf);
+    _Atomic int64_t *how = all_dwarf ? &dwarf_stacks : depth <= 1 ? &leaf_stacks : &fp_stacks;
     atomic_fetch_add_explicit(how, 1, memory_order_relaxed);
 
     pprofd__stack *st = pprofd__stacktab_intern(&stacks, pcs, depth, 0);

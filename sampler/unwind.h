@@ -52,6 +52,17 @@ int pprofd__unwind_here(uintptr_t *pcs, int max, int skip);
 int pprofd__unwind_signal(const void *ucontext, uintptr_t stack_lo, uintptr_t stack_hi,
                           uintptr_t *pcs, int max);
 
+/* What the CPU profiler uses where libunwind may run: two frames by DWARF
+ * (a leaf often keeps no frame, so the frame pointer still names its
+ * caller's frame and a pure walk would skip the caller), then frame
+ * pointers from the caller on, cheaply, if the caller's frame pointer
+ * leads where DWARF says; all DWARF otherwise (*all_dwarf set to 1 then).
+ * Limit: a frame without a frame pointer higher up the chain (a libc
+ * function calling back into the program, say) is skipped. Same
+ * conditions as pprofd__unwind_signal_dwarf(). Returns the number stored. */
+int pprofd__unwind_signal_mixed(const void *ucontext, uintptr_t stack_lo, uintptr_t stack_hi,
+                                uintptr_t *pcs, int max, int *all_dwarf);
+
 /* The same by libunwind's DWARF unwinder, for code without frame pointers.
  * Async-signal-safe only after pprofd__unwind_warm_up() and when
  * pprofd__unwind_busy() is 0 on the calling thread (see above). ucontext is

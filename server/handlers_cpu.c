@@ -41,7 +41,8 @@ static void describe_window(pprofd__profile *p, const pprofd__cpu_window *win)
                  "under-counted");
     pprofd__profile_add_comment(p, line);
     snprintf(line, sizeof line,
-             "pprofd: stacks: %lld by frame pointers, %lld by libunwind, %lld leaf only",
+             "pprofd: stacks: %lld by frame pointers (leaf frame by libunwind), %lld by libunwind "
+             "alone, %lld leaf only",
              (long long)win->frame_pointer_stacks, (long long)win->dwarf_stacks,
              (long long)win->leaf_only_stacks);
     pprofd__profile_add_comment(p, line);
@@ -57,12 +58,15 @@ static void describe_window(pprofd__profile *p, const pprofd__cpu_window *win)
     }
 }
 
+/* Consumes r. */
 static enum MHD_Result build_and_send(pprofd__request *req, pprofd__cpu_reader *r,
                                       long long start_nanos)
 {
     pprofd__profile *p = pprofd__profile_new();
-    if (!p)
+    if (!p) {
+        pprofd__cpu_close(r);
         return pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
     /* Sample types first: the builder sizes each sample's values by them. */
     pprofd__profile_add_sample_type(p, "samples", "count");
     pprofd__profile_add_sample_type(p, "cpu", "nanoseconds");
@@ -70,6 +74,10 @@ static enum MHD_Result build_and_send(pprofd__request *req, pprofd__cpu_reader *
     cpu_walk w = {.p = p};
     pprofd__cpu_collect(r, add_cpu_sample, &w, &win);
     long long end_nanos = pprofd__now_nanos();
+    /* The window ends here: the profile holds copies of the stacks, and
+     * symbolizing and compressing them must not be sampled, nor keep the
+     * timers running. */
+    pprofd__cpu_close(r);
 
     pprofd__profile_set_period(p, "cpu", "nanoseconds", win.period_nanos);
     pprofd__profile_set_time(p, start_nanos, end_nanos - start_nanos);
@@ -114,7 +122,5 @@ enum MHD_Result pprofd__handle_cpu_profile(pprofd__request *req)
         }
         pprofd__cpu_poll(r);
     }
-    result = build_and_send(req, r, start_nanos);
-    pprofd__cpu_close(r);
-    return result;
+    return build_and_send(req, r, start_nanos);
 }

@@ -1,0 +1,341 @@
+/* The CPU sampler without HTTP: attribution, totals against the kernel's
+ * accounting, concurrent readers, threads coming and going, the setitimer
+ * fallback and a host that owns SIGPROF. Workloads run for a fixed amount
+ * of CPU time, not wall time, so a loaded machine slows the test but does
+ * not thin the samples. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sampler/cpu.h"
+#include "tests/check.h"
+
+static volatile uint64_t sink;
+
+#define SPIN(x, n)                                                                    \
+    for (int i_ = 0; i_ < (n); i_++)                                                  \
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+
+/* Each in a section of its own: a leaf pc is attributed by address range
+ * (__start_/__stop_ symbols), with no symbolizer involved. */
+__attribute__((noipa, section("pprofd_test_three"))) uint64_t three_quarters(uint64_t x)
+{
+    SPIN(x, 60000)
+    return x;
+}
+
+__attribute__((noipa, section("pprofd_test_one"))) uint64_t one_quarter(uint64_t x)
+{
+    SPIN(x, 20000)
+    return x ^ 1;
+}
+
+extern const char __start_pprofd_test_three[], __stop_pprofd_test_three[];
+extern const char __start_pprofd_test_one[], __stop_pprofd_test_one[];
+
+static int64_t thread_cpu_nanos(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t process_cpu_nanos(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+           ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
+
+/* ---- workers ---- */
+
+typedef struct work {
+    int64_t cpu_nanos; /* how much CPU this thread burns */
+    int ratio;         /* 1: three_quarters/one_quarter; 0: plain spin */
+} work;
+
+static void *burn(void *arg)
+{
+    work *w = arg;
+    int64_t t0 = thread_cpu_nanos();
+    uint64_t x = 1;
+    while (thread_cpu_nanos() - t0 < w->cpu_nanos) {
+        if (w->ratio) {
+            x = three_quarters(x);
+            x = one_quarter(x);
+        } else {
+            SPIN(x, 20000)
+        }
+    }
+    sink = x;
+    return NULL;
+}
+
+static void run_threads(int n, work *w)
+{
+    pthread_t t[16];
+    for (int i = 0; i < n; i++)
+        CHECK(pthread_create(&t[i], NULL, burn, w) == 0);
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+}
+
+/* ---- collecting ---- */
+
+typedef struct tally {
+    int64_t samples, nanos, three, one;
+} tally;
+
+static void count(const uintptr_t *pcs, int depth, int64_t samples, int64_t nanos, void *arg)
+{
+    tally *t = arg;
+    t->samples += samples;
+    t->nanos += nanos;
+    if (depth > 0 && pcs[0] >= (uintptr_t)__start_pprofd_test_three &&
+        pcs[0] < (uintptr_t)__stop_pprofd_test_three)
+        t->three += samples;
+    if (depth > 0 && pcs[0] >= (uintptr_t)__start_pprofd_test_one &&
+        pcs[0] < (uintptr_t)__stop_pprofd_test_one)
+        t->one += samples;
+}
+
+static tally collect(pprofd__cpu_reader *r, pprofd__cpu_window *w)
+{
+    tally t = {0};
+    pprofd__cpu_collect(r, count, &t, w);
+    return t;
+}
+
+static pprofd__cpu_reader *open_reader(int hz)
+{
+    char why[256] = "";
+    pprofd__cpu_reader *r = NULL;
+    int rc = pprofd__cpu_open(hz, &r, why, sizeof why);
+    CHECK_MSG(rc == 0, "open: %d %s", rc, why);
+    return r;
+}
+
+static int proc_timers(void)
+{
+    FILE *f = fopen("/proc/self/timers", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strncmp(line, "ID:", 3) == 0;
+    fclose(f);
+    return n;
+}
+
+static void check_no_timers(const char *when)
+{
+    CHECK_MSG(pprofd__cpu_timers_live() == 0, "%s: %d timers held", when,
+              pprofd__cpu_timers_live());
+    int n = proc_timers();
+    CHECK_MSG(n <= 0, "%s: /proc/self/timers lists %d", when, n);
+}
+
+/* ---- tests ---- */
+
+/* 3/4 of the work in one function, 1/4 in another, on two threads: 2.5 s
+ * of CPU at 250 Hz, ~600 ticks. */
+static void test_attribution(void)
+{
+    pprofd__cpu_reader *r = open_reader(250);
+    work w = {.cpu_nanos = 1250000000, .ratio = 1};
+    run_threads(2, &w);
+    pprofd__cpu_window win;
+    tally t = collect(r, &win);
+    pprofd__cpu_close(r);
+    double pct = 100.0 * (double)t.three / (double)(t.three + t.one);
+    printf("attribution: three_quarters %.1f%% of %lld samples (%lld in neither)\n", pct,
+           (long long)(t.three + t.one), (long long)(t.samples - t.three - t.one));
+    CHECK_MSG(t.three + t.one > 300, "only %lld samples", (long long)(t.three + t.one));
+    CHECK_MSG(pct >= 71 && pct <= 79, "three_quarters has %.1f%%, want 75 +- 4", pct);
+    check_no_timers("after attribution");
+}
+
+/* Several busy threads: the profile's CPU matches getrusage over the
+ * window. */
+static void test_totals(void)
+{
+    int64_t before = process_cpu_nanos();
+    pprofd__cpu_reader *r = open_reader(100);
+    work w = {.cpu_nanos = 600000000, .ratio = 0};
+    run_threads(4, &w);
+    pprofd__cpu_window win;
+    tally t = collect(r, &win);
+    int64_t used = process_cpu_nanos() - before;
+    pprofd__cpu_close(r);
+    double ratio = (double)t.nanos / (double)used;
+    printf("totals: profile %.3f s, getrusage %.3f s (%.1f%%), mechanism %s, %d failures\n",
+           (double)t.nanos / 1e9, (double)used / 1e9, 100 * ratio, win.mechanism,
+           win.timer_failures);
+    CHECK(strcmp(win.mechanism, "timer_create") == 0);
+    CHECK(win.lost_samples == 0);
+    CHECK(t.nanos == t.samples * win.period_nanos);
+    CHECK_MSG(ratio >= 0.9 && ratio <= 1.1, "profile has %.1f%% of the CPU used", 100 * ratio);
+    check_no_timers("after totals");
+}
+
+/* Threads that were running before the window opened (armed from the
+ * reader's thread, not by the start hook) and never enter the kernel. */
+static _Atomic int spinning;
+
+static void *spin_until_told(void *arg)
+{
+    (void)arg;
+    uint64_t x = 1;
+    while (atomic_load_explicit(&spinning, memory_order_relaxed))
+        SPIN(x, 1000)
+    sink = x;
+    return NULL;
+}
+
+static void test_threads_running_before(void)
+{
+    pthread_t t[3];
+    atomic_store(&spinning, 1);
+    for (int i = 0; i < 3; i++)
+        CHECK(pthread_create(&t[i], NULL, spin_until_told, NULL) == 0);
+    usleep(100000);
+    int64_t before = process_cpu_nanos();
+    pprofd__cpu_reader *r = open_reader(250);
+    /* About 1.5 s of CPU, however loaded the machine. */
+    while (process_cpu_nanos() - before < 1500000000) {
+        usleep(50000);
+        pprofd__cpu_poll(r); /* as the server does, once a second */
+    }
+    pprofd__cpu_window win;
+    tally t_ = collect(r, &win);
+    int64_t used = process_cpu_nanos() - before;
+    pprofd__cpu_close(r);
+    atomic_store(&spinning, 0);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    double ratio = (double)t_.nanos / (double)used;
+    printf("running before: profile %.3f s, getrusage %.3f s (%.1f%%)\n", t_.nanos / 1e9,
+           used / 1e9, 100 * ratio);
+    CHECK_MSG(ratio >= 0.9 && ratio <= 1.1, "profile has %.1f%% of the CPU used", 100 * ratio);
+    check_no_timers("after threads running before");
+}
+
+/* Two readers with overlapping windows: each sees its own. */
+static void test_concurrent_readers(void)
+{
+    int64_t t0 = process_cpu_nanos();
+    pprofd__cpu_reader *a = open_reader(100);
+    work w = {.cpu_nanos = 300000000, .ratio = 0};
+    run_threads(2, &w);
+    int64_t t1 = process_cpu_nanos();
+    pprofd__cpu_reader *b = open_reader(100);
+    char why[256] = "";
+    pprofd__cpu_reader *c = NULL;
+    CHECK(pprofd__cpu_open(250, &c, why, sizeof why) == -EBUSY && c == NULL);
+    CHECK_MSG(strstr(why, "100 Hz"), "%s", why);
+    run_threads(2, &w);
+    pprofd__cpu_window win;
+    tally tb = collect(b, &win);
+    int64_t t2 = process_cpu_nanos();
+    pprofd__cpu_close(b);
+    CHECK(pprofd__cpu_timers_live() > 0); /* a still runs */
+    run_threads(2, &w);
+    tally ta = collect(a, &win);
+    int64_t t3 = process_cpu_nanos();
+    pprofd__cpu_close(a);
+    double ra = (double)ta.nanos / (double)(t3 - t0), rb = (double)tb.nanos / (double)(t2 - t1);
+    printf("concurrent: a %.3f s of %.3f, b %.3f s of %.3f\n", ta.nanos / 1e9, (t3 - t0) / 1e9,
+           tb.nanos / 1e9, (t2 - t1) / 1e9);
+    CHECK_MSG(ra >= 0.85 && ra <= 1.15, "reader a has %.1f%%", 100 * ra);
+    CHECK_MSG(rb >= 0.85 && rb <= 1.15, "reader b has %.1f%%", 100 * rb);
+    check_no_timers("after concurrent readers");
+}
+
+/* Threads created and exiting all through a window: their timers come and
+ * go with them, none is left. */
+static void test_thread_churn(void)
+{
+    pprofd__cpu_reader *r = open_reader(250);
+    int base = pprofd__cpu_timers_live();
+    work w = {.cpu_nanos = 2000000, .ratio = 0};
+    for (int round = 0; round < 100; round++) {
+        run_threads(4, &w);
+        if (round % 25 == 0)
+            pprofd__cpu_poll(r);
+    }
+    /* Every churned thread has exited: only the threads there at the
+     * start hold timers. */
+    CHECK_MSG(pprofd__cpu_timers_live() <= base, "%d timers, %d at the start",
+              pprofd__cpu_timers_live(), base);
+    pprofd__cpu_window win;
+    tally t = collect(r, &win);
+    pprofd__cpu_close(r);
+    printf("churn: 400 threads, %lld samples, %d timers at the start\n", (long long)t.samples,
+           base);
+    CHECK(t.samples > 0);
+    check_no_timers("after thread churn");
+}
+
+static void test_setitimer_fallback(void)
+{
+    setenv("PPROFD_CPU_TIMER", "setitimer", 1);
+    pprofd__cpu_reader *r = open_reader(100);
+    work w = {.cpu_nanos = 300000000, .ratio = 0};
+    run_threads(1, &w);
+    pprofd__cpu_window win;
+    tally t = collect(r, &win);
+    pprofd__cpu_close(r);
+    unsetenv("PPROFD_CPU_TIMER");
+    printf("setitimer: %lld samples\n", (long long)t.samples);
+    CHECK(strcmp(win.mechanism, "setitimer") == 0);
+    CHECK(t.samples > 0);
+    struct itimerval it;
+    CHECK(getitimer(ITIMER_PROF, &it) == 0 && it.it_value.tv_sec == 0 &&
+          it.it_value.tv_usec == 0);
+}
+
+static void host_handler(int sig)
+{
+    (void)sig;
+}
+
+static void test_host_owns_sigprof(void)
+{
+    signal(SIGPROF, host_handler);
+    char why[256] = "";
+    pprofd__cpu_reader *r = NULL;
+    CHECK(pprofd__cpu_open(100, &r, why, sizeof why) == -EBUSY && r == NULL);
+    CHECK_MSG(strstr(why, "SIGPROF"), "%s", why);
+    struct sigaction sa;
+    sigaction(SIGPROF, NULL, &sa);
+    CHECK(sa.sa_handler == host_handler); /* left alone */
+    check_no_timers("after refusing");
+}
+
+int main(void)
+{
+    char why[256];
+    pprofd__cpu_reader *r = NULL;
+    CHECK(pprofd__cpu_open(0, &r, why, sizeof why) == -EINVAL);
+    CHECK(pprofd__cpu_open(1001, &r, why, sizeof why) == -EINVAL);
+    test_threads_running_before();
+    test_totals();
+    test_attribution();
+    test_concurrent_readers();
+    test_thread_churn();
+    test_setitimer_fallback();
+    test_host_owns_sigprof();
+    printf("test-cpu: ok\n");
+    return 0;
+}
