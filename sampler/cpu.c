@@ -304,7 +304,7 @@ static void sync_timers(void)
     int proc_ok = list_threads(&l) == 0;
     if (proc_ok) {
         for (int i = atomic_load(&ntimers) - 1; i >= 0; i--)
-            if (!bsearch(&timers[i].tid, l.tids, l.len, sizeof l.tids[0], compare_tids))
+            if (!l.len || !bsearch(&timers[i].tid, l.tids, l.len, sizeof l.tids[0], compare_tids))
                 delete_timer_at(i);
     }
     int n = atomic_load(&ntimers);
@@ -529,7 +529,8 @@ static int take_snapshot(pprofd__cpu_reader *r)
     pprofd__stacktab_foreach(&stacks, snapshot_stack, &w);
     if (w.failed)
         return -ENOMEM;
-    qsort(r->start, r->nstart, sizeof r->start[0], compare_start);
+    if (r->nstart > 0)
+        qsort(r->start, r->nstart, sizeof r->start[0], compare_start);
     return 0;
 }
 
@@ -617,7 +618,7 @@ static void collect_stack(pprofd__stack *st, void *arg)
     int64_t nanos = atomic_load_explicit(&st->counters[COUNT_NANOS], memory_order_relaxed);
     struct start_count key = {.stack = st};
     const struct start_count *s =
-        bsearch(&key, w->r->start, w->r->nstart, sizeof key, compare_start);
+        w->r->nstart ? bsearch(&key, w->r->start, w->r->nstart, sizeof key, compare_start) : NULL;
     if (s) {
         samples -= s->samples;
         nanos -= s->nanos;
@@ -630,7 +631,8 @@ void pprofd__cpu_collect(pprofd__cpu_reader *r, pprofd__cpu_sample_fn fn, void *
                          pprofd__cpu_window *w)
 {
     collect_walk cw = {r, fn, arg};
-    pprofd__stacktab_foreach(&stacks, collect_stack, &cw);
+    if (fn)
+        pprofd__stacktab_foreach(&stacks, collect_stack, &cw);
     memset(w, 0, sizeof *w);
     pthread_mutex_lock(&state_lock);
     w->mechanism = armed_mechanism == MECH_ITIMER ? "setitimer" : "timer_create";

@@ -61,7 +61,8 @@ int pprofd__cpu_open(int hz, pprofd__cpu_reader **out, char *why, size_t why_siz
  * while a reader waits. Thread-safe. */
 void pprofd__cpu_poll(pprofd__cpu_reader *r);
 
-/* Call fn for every stack with samples in r's window so far; fills *w.
+/* Call fn (unless NULL) for every stack with samples in r's window so far;
+ * fills *w.
  * pcs is valid only during the call. Thread-safe; the window keeps
  * running. */
 typedef void (*pprofd__cpu_sample_fn)(const uintptr_t *pcs, int depth, int64_t samples,

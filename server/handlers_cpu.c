@@ -97,7 +97,9 @@ static enum MHD_Result build_and_send(pprofd__request *req, pprofd__cpu_reader *
 enum MHD_Result pprofd__handle_cpu_profile(pprofd__request *req)
 {
     enum MHD_Result result;
-    long seconds = DEFAULT_SECONDS;
+    /* Go's default, unless the server allows less. */
+    long seconds = DEFAULT_SECONDS < req->server->max_seconds ? DEFAULT_SECONDS
+                                                               : req->server->max_seconds;
     if (pprofd__query_seconds(req, &seconds, &result) < 0)
         return result;
     long hz = req->server->cpu_hz;
