@@ -416,6 +416,26 @@ static void release_table(void)
     memset(&stacks, 0, sizeof stacks);
 }
 
+/* PPROFD_CPU_STACKS: distinct stacks the table may hold (default 32768;
+ * small values let tests fill it). The arena is sized to match, so that
+ * even below the slot array's minimum the limit holds. */
+static long stacks_wanted(void)
+{
+    const char *s = getenv("PPROFD_CPU_STACKS");
+    long n = s ? atol(s) : 0;
+    return n > 0 && n <= (1l << 22) ? n : 0;
+}
+
+static int init_table(void)
+{
+    long n = stacks_wanted();
+    if (!n)
+        return pprofd__stacktab_init(&stacks, STACK_SLOTS, STACK_ARENA);
+    size_t entry = sizeof(pprofd__stack) + PPROFD_MAX_DEPTH * sizeof(uintptr_t);
+    /* The table keeps a quarter of its slots free. */
+    return pprofd__stacktab_init(&stacks, (size_t)n / 3 * 4 + 1, (size_t)n * entry);
+}
+
 static int wants_itimer(void)
 {
     const char *s = getenv("PPROFD_CPU_TIMER");
@@ -563,7 +583,7 @@ int pprofd__cpu_open(int hz, pprofd__cpu_reader **out, char *why, size_t why_siz
         /* libunwind's first use takes locks: never let that be in a
          * handler. */
         pprofd__unwind_warm_up();
-        rc = pprofd__stacktab_init(&stacks, STACK_SLOTS, STACK_ARENA);
+        rc = init_table();
         if (rc < 0) {
             snprintf(why, why_size, "cannot reserve the sample table: %s", strerror(-rc));
             goto fail_locked;

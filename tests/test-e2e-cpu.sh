@@ -121,6 +121,15 @@ grep -qw three_quarters <<<"$(pprof_top "$WORK/itimer.out")" || fail "setitimer:
 pass "setitimer fallback works and is reported"
 stop_server || fail "host did not exit cleanly"
 
+# A full sample table: samples are dropped, counted, and shown on [lost].
+start_server env LD_PRELOAD="$LIB" PPROFD_ADDR=127.0.0.1:0 PPROFD_CPU_STACKS=4 "$HOST" many
+fetch "$BASE/profile?seconds=2&hz=250" "$WORK/lost.out"
+lost=$(pprof_top "$WORK/lost.out" | awk '$6 == "[lost]" { print $1 }')
+[ -n "$lost" ] || fail "a full table shows no [lost] samples: $(pprof_top "$WORK/lost.out" | head -12)"
+pprof_raw "$WORK/lost.out" | grep -qE '^Comment: pprofd: [0-9]+ samples lost' || fail "no lost comment"
+pass "full table: $lost on [lost]"
+stop_server || fail "host did not exit cleanly"
+
 # A host with its own SIGPROF handler keeps it; the request gets 409.
 start_server env LD_PRELOAD="$LIB" PPROFD_ADDR=127.0.0.1:0 "$HOST" sigprof
 sleep 0.2

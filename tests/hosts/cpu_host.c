@@ -5,7 +5,9 @@
  *   ratio-nofp  the same, built without frame pointers (libunwind's path)
  *   busy N      N threads spinning
  *   churn       threads created and exiting all the time, each busy ~5 ms
- *   sigprof     installs its own SIGPROF handler, then idles */
+ *   sigprof     installs its own SIGPROF handler, then idles
+ *   many        spins at the end of call chains of 1..50 frames: fifty
+ *               distinct stacks */
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -114,6 +116,27 @@ static void churn(void)
     }
 }
 
+static uint64_t nested(int depth, uint64_t x);
+/* Called through a volatile pointer: the compiler cannot fold the
+ * recursion into a loop, so each level is a real frame. */
+static uint64_t (*volatile nested_call)(int, uint64_t) = nested;
+
+__attribute__((noipa)) static uint64_t nested(int depth, uint64_t x)
+{
+    if (depth > 0)
+        return nested_call(depth - 1, x) + 1;
+    SPIN(x, UNIT_STEPS)
+    return x;
+}
+
+static void many_stacks(void)
+{
+    uint64_t x = 1;
+    for (int depth = 0; !stop; depth = (depth + 1) % 50)
+        x = nested(depth, x);
+    sink = x;
+}
+
 static void host_sigprof(int sig)
 {
     (void)sig;
@@ -136,6 +159,8 @@ int main(int argc, char **argv)
             pthread_join(t[i], NULL);
     } else if (strcmp(mode, "churn") == 0) {
         churn();
+    } else if (strcmp(mode, "many") == 0) {
+        many_stacks();
     } else if (strcmp(mode, "sigprof") == 0) {
         signal(SIGPROF, host_sigprof);
         while (!stop)
