@@ -11,14 +11,15 @@
  *       CPU time, not wall time: other processes on the machine slow both
  *       kinds alike but do not add to them.
  *
- *   bench-cpu sample [depth] [iterations]
+ *   bench-cpu sample [depth] [iterations] [fp]
  *       The user-space cost of one sample as the SIGPROF handler takes it:
  *       unwind from a ucontext captured `depth` frames deep (leaf frames by
  *       libunwind, then frame pointers) and count it in the stack table.
  *       Prints ns per sample; under valgrind --tool=callgrind the
  *       function `one_sample` holds the instructions per call. Also prints
  *       the kernel's signal round trip (raise() to an empty handler) for
- *       scale.
+ *       scale. With `fp`, frame pointers only (the handler's path on a
+ *       thread interrupted inside libunwind).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -167,6 +168,7 @@ static int overhead(int rounds, long work_millions)
 /* ---- one sample ---- */
 
 static pprofd__stacktab table;
+static int frame_pointers_only; /* the path taken when libunwind is busy */
 static uintptr_t stack_lo, stack_hi;
 
 /* The handler's work for one tick, minus the kernel's delivery. Kept out
@@ -174,8 +176,11 @@ static uintptr_t stack_lo, stack_hi;
 __attribute__((noinline)) static int one_sample(const ucontext_t *uc)
 {
     uintptr_t pcs[PPROFD_MAX_DEPTH];
-    int all_dwarf;
-    int depth = pprofd__unwind_signal_mixed(uc, stack_lo, stack_hi, pcs, PPROFD_MAX_DEPTH,
+    int all_dwarf, depth;
+    if (frame_pointers_only)
+        depth = pprofd__unwind_signal(uc, stack_lo, stack_hi, pcs, PPROFD_MAX_DEPTH);
+    else
+        depth = pprofd__unwind_signal_mixed(uc, stack_lo, stack_hi, pcs, PPROFD_MAX_DEPTH,
                                             &all_dwarf);
     pprofd__stack *st = pprofd__stacktab_intern(&table, pcs, depth, 0);
     if (st) {
@@ -241,9 +246,11 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "overhead") == 0)
         return overhead(argc > 2 ? atoi(argv[2]) : 7, argc > 3 ? atol(argv[3]) : 2000);
-    if (argc >= 2 && strcmp(argv[1], "sample") == 0)
+    if (argc >= 2 && strcmp(argv[1], "sample") == 0) {
+        frame_pointers_only = argc > 4 && strcmp(argv[4], "fp") == 0;
         return sample_cost(argc > 2 ? atoi(argv[2]) : 10, argc > 3 ? atol(argv[3]) : 100000);
-    fprintf(stderr, "usage: %s overhead [rounds] [million-steps] | sample [depth] [iterations]\n",
+    }
+    fprintf(stderr, "usage: %s overhead [rounds] [million-steps] | sample [depth] [iterations] [fp]\n",
             argv[0]);
     return 2;
 }

@@ -24,6 +24,17 @@
  * when the table is full the sample is dropped and counted as lost. It
  * touches nothing else of ours but initial-exec TLS and atomics.
  *
+ * Environment (read when the first reader arms): PPROFD_CPU_TIMER=setitimer
+ * forces the process-wide fallback; PPROFD_CPU_STACKS caps the distinct
+ * stacks the table holds (default 32768), mostly for tests.
+ *
+ * Limits: a thread's timer fires only at a scheduler tick while it runs,
+ * so threads that live less than a tick (4 ms at HZ=250) are under-sampled,
+ * as in Go. SIGPROF interrupts system calls (SA_RESTART restarts most;
+ * nanosleep, poll and friends return EINTR), as with every signal-based
+ * profiler. Once installed, our handler stays: a signal still pending from
+ * a deleted timer must never meet SIG_DFL, which would kill the process.
+ *
  * Locks: one mutex, the sampler's state lock, taken by readers and by the
  * thread start/exit hooks (normal context), never by the signal handler. It
  * is a leaf: nothing else is locked while it is held.
