@@ -9,6 +9,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <ucontext.h>
 
@@ -160,6 +161,119 @@ int pprofd__unwind_signal_dwarf(const void *ucontext, uintptr_t *pcs, int max)
 #define UNW_FRAME_POINTER UNW_AARCH64_X29
 #endif
 
+/*
+ * Frame rules learnt from libunwind, so that a pc seen before costs no
+ * libunwind call (whose cache lock costs two system calls). For a pc, how
+ * to find the caller of the frame it is in:
+ *   RULE_FP:         the frame keeps a frame pointer: the caller's fp is at
+ *                    [fp], its return address at [fp + 8], its sp fp + 16;
+ *   RULE_UNTOUCHED:  the function has not changed fp (yet): the caller's fp
+ *                    is fp itself, its sp is sp + offset, the return address
+ *                    just below that.
+ * Anything else (fp used as a general register, a frame too large to
+ * encode) is not cached and goes to libunwind every time. One 64-bit word
+ * per entry, pc << 16 | rule << 14 | offset / 8, written and read whole
+ * with relaxed atomics: a racing writer leaves an entry that is either old
+ * or new, never torn. Direct-mapped: a collision just costs a libunwind
+ * call. x86-64 only (the rules are its frame layout).
+ */
+#define RULE_FP 1u
+#define RULE_UNTOUCHED 2u
+#define RULE_SLOTS 4096
+#define MAX_RULE_OFFSET (0x3fffu * 8)
+
+static _Atomic uint64_t frame_rules[RULE_SLOTS];
+
+static size_t rule_slot(uintptr_t pc)
+{
+    return (size_t)((pc * 0x9e3779b97f4a7c15ull) >> 52) & (RULE_SLOTS - 1);
+}
+
+/* Async-signal-safe. Returns the rule, 0 if unknown; *offset for
+ * RULE_UNTOUCHED. */
+static unsigned rule_for(uintptr_t pc, uintptr_t *offset)
+{
+    uint64_t w = atomic_load_explicit(&frame_rules[rule_slot(pc)], memory_order_relaxed);
+    if (w == 0 || (uintptr_t)(w >> 16) != pc)
+        return 0;
+    *offset = (uintptr_t)(w & 0x3fff) * 8;
+    return (unsigned)(w >> 14) & 3u;
+}
+
+/* Async-signal-safe. What libunwind found for the frame at pc (its sp and
+ * fp) and its caller (caller_sp, caller_fp), as a rule if it is one. */
+static void learn_rule(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t caller_sp,
+                       uintptr_t caller_fp)
+{
+#if defined(__x86_64__)
+    unsigned rule = 0;
+    uintptr_t offset = 0;
+    if (pc >= ((uintptr_t)1 << 48))
+        return;
+    if (caller_sp == fp + 16 && fp >= sp) {
+        rule = RULE_FP;
+    } else if (caller_fp == fp && caller_sp > sp && caller_sp - sp <= MAX_RULE_OFFSET &&
+               (caller_sp - sp) % 8 == 0) {
+        rule = RULE_UNTOUCHED;
+        offset = caller_sp - sp;
+    }
+    if (rule)
+        atomic_store_explicit(&frame_rules[rule_slot(pc)],
+                              (uint64_t)pc << 16 | (uint64_t)rule << 14 | offset / 8,
+                              memory_order_relaxed);
+#else
+    (void)pc, (void)sp, (void)fp, (void)caller_sp, (void)caller_fp;
+#endif
+}
+
+/* Async-signal-safe: one frame up by a learnt rule, loads within
+ * [sp, hi). Returns 0 when the rule is unknown or the frame fails a check. */
+__attribute__((no_sanitize("address", "thread"))) static int
+step_by_rule(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t hi, uintptr_t *caller_pc,
+             uintptr_t *caller_sp, uintptr_t *caller_fp)
+{
+    uintptr_t offset;
+    unsigned rule = rule_for(pc, &offset);
+    if (rule == RULE_FP) {
+        if (fp < sp || fp % 8 != 0 || hi < 16 || fp > hi - 16)
+            return 0;
+        *caller_fp = ((const uintptr_t *)fp)[0];
+        *caller_pc = ((const uintptr_t *)fp)[1];
+        *caller_sp = fp + 16;
+    } else if (rule == RULE_UNTOUCHED) {
+        uintptr_t cfa = sp + offset;
+        if (cfa < sp || cfa > hi || cfa - 8 < sp)
+            return 0;
+        *caller_pc = *(const uintptr_t *)(cfa - 8);
+        *caller_sp = cfa;
+        *caller_fp = fp;
+    } else {
+        return 0;
+    }
+    return *caller_pc != 0;
+}
+
+/* Async-signal-safe: the cached path. The leaf's frame and its caller's by
+ * learnt rules; then frame pointers if the caller keeps one. Returns the
+ * depth, or 0 to ask for libunwind. */
+static int unwind_by_rules(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t hi,
+                           uintptr_t *pcs, int max)
+{
+    uintptr_t pc1, sp1, fp1, unused_pc, unused_sp, unused_fp;
+    if (max < 3 || !step_by_rule(pc, sp, fp, hi, &pc1, &sp1, &fp1))
+        return 0;
+    /* The caller must keep a frame pointer for the chain to be followed
+     * from it; its rule is keyed by the return address into it. */
+    uintptr_t offset;
+    if (rule_for(pc1, &offset) != RULE_FP ||
+        !step_by_rule(pc1, sp1, fp1, hi, &unused_pc, &unused_sp, &unused_fp))
+        return 0;
+    pcs[0] = pc;
+    pcs[1] = pc1 - 1;
+    int n = walk_frame_pointers(fp1, sp1, hi, pcs, 2, max);
+    return n > 2 ? n : 0;
+}
+
 /* Async-signal-safe under the conditions in unwind.h. */
 int pprofd__unwind_signal_mixed(const void *ucontext, uintptr_t stack_lo, uintptr_t stack_hi,
                                 uintptr_t *pcs, int max, int *all_dwarf)
@@ -172,6 +286,12 @@ int pprofd__unwind_signal_mixed(const void *ucontext, uintptr_t stack_lo, uintpt
         return 0;
     pcs[0] = pc;
 #ifdef UNW_FRAME_POINTER
+    int known = on_known_stack(sp, stack_lo, stack_hi);
+    if (known) {
+        int n = unwind_by_rules(pc, sp, fp, stack_hi, pcs, max);
+        if (n > 0)
+            return n;
+    }
     if (max < 2 || init_cursor(&cursor, &context, ucontext) < 0 || unw_step(&cursor) <= 0)
         return pprofd__unwind_signal(ucontext, stack_lo, stack_hi, pcs, max);
     unw_word_t ip = 0, caller_sp = 0, caller_fp = 0;
@@ -181,9 +301,9 @@ int pprofd__unwind_signal_mixed(const void *ucontext, uintptr_t stack_lo, uintpt
     /* The leaf's frame by DWARF: leaves often keep no frame, and the frame
      * pointer then still names their caller's frame, which a pure
      * frame-pointer walk would read as the leaf's and so skip the caller. */
-    if (on_known_stack(sp, stack_lo, stack_hi) &&
-        unw_get_reg(&cursor, UNW_REG_SP, &caller_sp) == 0 &&
+    if (known && unw_get_reg(&cursor, UNW_REG_SP, &caller_sp) == 0 &&
         unw_get_reg(&cursor, UNW_FRAME_POINTER, &caller_fp) == 0 && caller_sp >= sp) {
+        learn_rule(pc, sp, fp, (uintptr_t)caller_sp, (uintptr_t)caller_fp);
         int n = walk_frame_pointers((uintptr_t)caller_fp, (uintptr_t)caller_sp, stack_hi, pcs,
                                     2, max);
         if (n <= 2)
@@ -192,10 +312,14 @@ int pprofd__unwind_signal_mixed(const void *ucontext, uintptr_t stack_lo, uintpt
          * the chain's next return address is the one DWARF finds. A caller
          * built without them leaves its own caller's frame in the
          * register, and the chain would skip a frame. */
-        unw_word_t next_ip = 0;
+        unw_word_t next_ip = 0, next_sp = 0, next_fp = 0;
         if (unw_step(&cursor) <= 0 || unw_get_reg(&cursor, UNW_REG_IP, &next_ip) < 0 ||
             next_ip == 0)
             return n;
+        if (unw_get_reg(&cursor, UNW_REG_SP, &next_sp) == 0 &&
+            unw_get_reg(&cursor, UNW_FRAME_POINTER, &next_fp) == 0)
+            learn_rule((uintptr_t)ip, (uintptr_t)caller_sp, (uintptr_t)caller_fp,
+                       (uintptr_t)next_sp, (uintptr_t)next_fp);
         if ((uintptr_t)next_ip - 1 == pcs[2])
             return n;
         pcs[2] = (uintptr_t)next_ip - 1;

@@ -75,10 +75,10 @@ wait $a $b
 for f in a b; do
     t=$(pprof_top "$WORK/$f.out")
     grep -qw three_quarters <<<"$t" || fail "reader $f: no three_quarters"
-    d=$(pprof_raw "$WORK/$f.out" | awk '/^Duration:/ { v = $2; if (v ~ /ms$/) { sub("ms", "", v); v /= 1000 } print v }')
-    [ "$f" = a ] && want=2 || want=1
-    awk -v d="$d" -v w="$want" 'BEGIN { exit !(d >= w - 0.1 && d <= w + 0.5) }' ||
-        fail "reader $f: duration $d, want $want"
+    # pprof prints 1.00 or 999.xms (the server's wait may end a millisecond early).
+    d=$(pprof_raw "$WORK/$f.out" | awk '/^Duration:/ { print $2 }')
+    [ "$f" = a ] && want='^(2\.0|1\.99|199[0-9])' || want='^(1\.0|0\.99|99[0-9])'
+    grep -qE "$want" <<<"$d" || fail "reader $f: duration $d"
 done
 pass "two concurrent readers each get their own window; another rate: 409"
 wait_no_timers "$SERVER_PID" "after concurrent readers"
