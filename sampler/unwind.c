@@ -203,7 +203,7 @@ static unsigned rule_for(uintptr_t pc, uintptr_t *offset)
 /* Async-signal-safe. What libunwind found for the frame at pc (its sp and
  * fp) and its caller (caller_sp, caller_fp), as a rule if it is one. */
 static void learn_rule(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t caller_sp,
-                       uintptr_t caller_fp)
+                       uintptr_t caller_fp, int fp_untouched)
 {
 #if defined(__x86_64__)
     unsigned rule = 0;
@@ -212,8 +212,8 @@ static void learn_rule(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t calle
         return;
     if (caller_sp == fp + 16 && fp >= sp) {
         rule = RULE_FP;
-    } else if (caller_fp == fp && caller_sp > sp && caller_sp - sp <= MAX_RULE_OFFSET &&
-               (caller_sp - sp) % 8 == 0) {
+    } else if (fp_untouched && caller_fp == fp && caller_sp > sp &&
+               caller_sp - sp <= MAX_RULE_OFFSET && (caller_sp - sp) % 8 == 0) {
         rule = RULE_UNTOUCHED;
         offset = caller_sp - sp;
     }
@@ -222,7 +222,7 @@ static void learn_rule(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t calle
                               (uint64_t)pc << 16 | (uint64_t)rule << 14 | offset / 8,
                               memory_order_relaxed);
 #else
-    (void)pc, (void)sp, (void)fp, (void)caller_sp, (void)caller_fp;
+    (void)pc, (void)sp, (void)fp, (void)caller_sp, (void)caller_fp, (void)fp_untouched;
 #endif
 }
 
@@ -303,7 +303,14 @@ int pprofd__unwind_signal_mixed(const void *ucontext, uintptr_t stack_lo, uintpt
      * frame-pointer walk would read as the leaf's and so skip the caller. */
     if (known && unw_get_reg(&cursor, UNW_REG_SP, &caller_sp) == 0 &&
         unw_get_reg(&cursor, UNW_FRAME_POINTER, &caller_fp) == 0 && caller_sp >= sp) {
-        learn_rule(pc, sp, fp, (uintptr_t)caller_sp, (uintptr_t)caller_fp);
+        /* "Untouched" only on libunwind's word: the caller's fp is still
+         * where the signal left it (our copy of the context), not merely
+         * equal to it by chance. */
+        unw_save_loc_t loc;
+        int untouched = unw_get_save_loc(&cursor, UNW_FRAME_POINTER, &loc) == 0 &&
+                        loc.type == UNW_SLT_MEMORY && loc.u.addr >= (unw_word_t)&context &&
+                        loc.u.addr < (unw_word_t)(&context + 1);
+        learn_rule(pc, sp, fp, (uintptr_t)caller_sp, (uintptr_t)caller_fp, untouched);
         int n = walk_frame_pointers((uintptr_t)caller_fp, (uintptr_t)caller_sp, stack_hi, pcs,
                                     2, max);
         if (n <= 2)
@@ -319,7 +326,7 @@ int pprofd__unwind_signal_mixed(const void *ucontext, uintptr_t stack_lo, uintpt
         if (unw_get_reg(&cursor, UNW_REG_SP, &next_sp) == 0 &&
             unw_get_reg(&cursor, UNW_FRAME_POINTER, &next_fp) == 0)
             learn_rule((uintptr_t)ip, (uintptr_t)caller_sp, (uintptr_t)caller_fp,
-                       (uintptr_t)next_sp, (uintptr_t)next_fp);
+                       (uintptr_t)next_sp, (uintptr_t)next_fp, 0);
         if ((uintptr_t)next_ip - 1 == pcs[2])
             return n;
         pcs[2] = (uintptr_t)next_ip - 1;

@@ -57,9 +57,13 @@ int pprofd__unwind_signal(const void *ucontext, uintptr_t stack_lo, uintptr_t st
  * caller's frame and a pure walk would skip the caller), then frame
  * pointers from the caller on, cheaply, if the caller's frame pointer
  * leads where DWARF says; all DWARF otherwise (*all_dwarf set to 1 then).
- * Limit: a frame without a frame pointer higher up the chain (a libc
- * function calling back into the program, say) is skipped. Same
- * conditions as pprofd__unwind_signal_dwarf(). Returns the number stored. */
+ * What libunwind finds for a pc is remembered as a simple frame rule where
+ * one fits (keeps a frame pointer; or has not touched it and returns
+ * through sp + offset), so a pc seen before is unwound with no libunwind
+ * call at all (x86-64). Limit: a frame without a frame pointer higher up
+ * the chain (a libc function calling back into the program, say) is
+ * skipped. Same conditions as pprofd__unwind_signal_dwarf(). Returns the
+ * number stored. */
 int pprofd__unwind_signal_mixed(const void *ucontext, uintptr_t stack_lo, uintptr_t stack_hi,
                                 uintptr_t *pcs, int max, int *all_dwarf);
 
