@@ -9,7 +9,9 @@
 # the median requests/s of each and their ratio (pprofd / Go), and the
 # count of non-200 answers (must be 0).
 #
-# Env: ROUNDS (3), DURATION (5s), CONCURRENCY (50), PATHS ("/ cmdline heap allocs").
+# Env: ROUNDS (3), DURATION (5s), CONCURRENCY (50), PATHS ("/ cmdline heap allocs"),
+# CLIENT (hey, or wrk: a C client that takes less of the 2 cores from the
+# servers, so it shows their capacity more than hey's own cost).
 set -euo pipefail
 
 BUILD=${1:-build}
@@ -17,6 +19,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5s}
 CONCURRENCY=${CONCURRENCY:-50}
 PATHS=${PATHS:-"/ cmdline heap allocs"}
+CLIENT=${CLIENT:-hey}
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=$(mktemp -d)
 pids=()
@@ -49,9 +52,15 @@ theirs=$(start "$WORK/go.log" "$WORK/go-peer" -addr 127.0.0.1:0)
 sleep 1
 
 run() { # run HOSTPORT PATH -> "rps non200"
-    local out
-    out=$(hey -z "$DURATION" -c "$CONCURRENCY" "http://$1/debug/pprof/${2#/}")
-    local rps non200
+    local out rps non200 url="http://$1/debug/pprof/${2#/}"
+    if [ "$CLIENT" = wrk ]; then
+        out=$(wrk -t1 -c"$CONCURRENCY" -d"$DURATION" "$url")
+        rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
+        non200=$(awk '/Non-2xx/ { print $NF }' <<<"$out")
+        echo "$rps ${non200:-0}"
+        return
+    fi
+    out=$(hey -z "$DURATION" -c "$CONCURRENCY" "$url")
     rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
     non200=$(awk '/^  \[[0-9]+\]/ { gsub(/[\[\]]/, "", $1); if ($1 != 200) n += $2 } END { print n + 0 }' <<<"$out")
     echo "$rps $non200"
