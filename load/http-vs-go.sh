@@ -31,14 +31,16 @@ trap cleanup EXIT
 
 (cd "$HERE/go-peer" && go build -o "$WORK/go-peer" .)
 
-start() { # start LOG CMD... -> prints host:port
-    local log=$1
-    shift
+# start VAR LOG CMD...: run CMD in the background (in this shell, so the
+# cleanup trap knows its pid) and set VAR to the host:port it prints.
+start() {
+    local var=$1 log=$2
+    shift 2
     "$@" >"$log" 2>&1 &
     pids+=($!)
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 200); do
         if grep -qoE '127\.0\.0\.1:[0-9]+' "$log"; then
-            grep -oE '127\.0\.0\.1:[0-9]+' "$log" | head -1
+            printf -v "$var" '%s' "$(grep -oE '127\.0\.0\.1:[0-9]+' "$log" | head -1)"
             return
         fi
         sleep 0.05
@@ -47,8 +49,8 @@ start() { # start LOG CMD... -> prints host:port
     exit 1
 }
 
-ours=$(start "$WORK/pprofd.log" "$BUILD/pprofd-demo" --addr 127.0.0.1:0)
-theirs=$(start "$WORK/go.log" "$WORK/go-peer" -addr 127.0.0.1:0)
+start ours "$WORK/pprofd.log" "$BUILD/pprofd-demo" --addr 127.0.0.1:0
+start theirs "$WORK/go.log" "$WORK/go-peer" -addr 127.0.0.1:0
 sleep 1
 
 run() { # run HOSTPORT PATH -> "rps non200"
