@@ -64,6 +64,12 @@ typedef struct pprofd__endpoint {
 extern const pprofd__endpoint pprofd__endpoints[];
 const pprofd__endpoint *pprofd__endpoint_find(const char *name);
 
+/* mutex and block (handlers_contention.c): valid, empty until contention
+ * profiling exists; the count for the index page is 0. */
+enum MHD_Result pprofd__handle_mutex(pprofd__request *req);
+enum MHD_Result pprofd__handle_block(pprofd__request *req);
+long pprofd__count_contention(void);
+
 /* Responses. Each queues a response and returns MHD's result. */
 enum MHD_Result pprofd__respond_error(pprofd__request *req, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
