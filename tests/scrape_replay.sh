@@ -89,7 +89,8 @@ allocs_values() {
                 key = key labels[i]
                 sum_objects[key] += objects[i]; sum_space[key] += space[i]
             }
-            for (key in sum_objects) printf "%s\t%d\t%d\n", key, sum_objects[key], sum_space[key]
+            # %.0f, not %d: mawk clamps %d to 2^31 - 1, and bytes exceed it.
+            for (key in sum_objects) printf "%s\t%.0f\t%.0f\n", key, sum_objects[key], sum_space[key]
         }' <<<"$1"
 }
 
