@@ -54,7 +54,8 @@ static enum MHD_Result serve_contention(pprofd__request *req, const contention_k
 {
     enum MHD_Result result;
     long debug = 0, seconds = 0;
-    if (pprofd__query_long(req, "debug", 0, 2, &debug, &result) < 0)
+    /* Any debug > 0 is the text form, as in Go; garbage is a 400. */
+    if (pprofd__query_long(req, "debug", 0, 1000000, &debug, &result) < 0)
         return result;
     /* ?seconds=N asks Go for the delta over N seconds; the delta of
      * nothing is nothing, but the client asked to wait, and a scraper
@@ -62,6 +63,10 @@ static enum MHD_Result serve_contention(pprofd__request *req, const contention_k
     int has_seconds = pprofd__query_seconds(req, &seconds, &result);
     if (has_seconds < 0)
         return result;
+    /* A delta has no text form; Go refuses the pair the same way. */
+    if (has_seconds > 0 && debug > 0)
+        return pprofd__respond_error(req, MHD_HTTP_BAD_REQUEST,
+                                     "seconds and debug params are incompatible");
     if (has_seconds > 0 && pprofd__wait(req, seconds * 1000))
         return pprofd__respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
                                      "interrupted: the server is stopping or the client left");

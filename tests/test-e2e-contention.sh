@@ -36,6 +36,7 @@ for name in mutex block; do
     [ "$(status "$BASE/$name?seconds=0")" = 400 ] || fail "$name?seconds=0 is not 400"
     [ "$(status "$BASE/$name?seconds=x")" = 400 ] || fail "$name?seconds=x is not 400"
     [ "$(status "$BASE/$name?debug=-1")" = 400 ] || fail "$name?debug=-1 is not 400"
+    [ "$(status "$BASE/$name?seconds=1&debug=1")" = 400 ] || fail "$name?seconds=1&debug=1 is not 400, as Go's"
     [ "$(status "$BASE/$name" -X POST)" = 405 ] || fail "POST $name is not 405"
     pass "$name: empty, valid, Go's types, says so"
 done
