@@ -7,13 +7,14 @@ source "$(dirname "$0")/lib.sh"
 README=$SRC/README.md
 
 # table_column HEADING COLUMN: the backquoted first words of one column of
-# the first README table whose header row starts with HEADING.
+# every README table whose header row starts with HEADING (a second
+# "| environment |" table, say for tuning and test knobs, counts too).
 table_column() {
     awk -F '|' -v heading="$1" -v column="$2" '
-        !found && index($0, "| " heading " |") == 1 { found = 1; next }
-        found && /^\|---/ { next }
-        found && /^\|/ { print $(column + 1); next }
-        found { exit }' "$README" | grep -o '`[^`]*`' | tr -d '`' | awk '{ print $1 }' | sort -u
+        index($0, "| " heading " |") == 1 { inside = 1; next }
+        inside && /^\|---/ { next }
+        inside && /^\|/ { print $(column + 1); next }
+        { inside = 0 }' "$README" | grep -o '`[^`]*`' | tr -d '`' | awk '{ print $1 }' | sort -u
 }
 
 # Settings: environment variables.
