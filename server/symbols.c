@@ -506,12 +506,59 @@ static bool frame_from_die(Dwarf_Die *die, pprofd__frame *f)
 }
 
 /*
- * Frames for pc from DWARF, innermost first: the scopes that contain pc,
- * each inlined_subroutine a frame of its own, up to the enclosing
- * subprogram. The innermost frame's line comes from the line table; each
- * outer frame's line is the call site recorded on the inlined_subroutine
- * just inside it (DW_AT_call_file/DW_AT_call_line). O(DIEs in the compile
- * unit) for dwarf_getscopes.
+ * The chain of function DIEs whose ranges contain pc, outermost first: the
+ * physical subprogram, then each inlined_subroutine inside it. Our own walk
+ * rather than dwarf_getscopes, which at an inlined instance continues with
+ * the scopes of the inline's abstract origin and so loses the caller.
+ * Namespaces and classes (C++ definitions nested in them) are searched;
+ * subtrees whose range misses pc are skipped whole (DW_AT_sibling), so the
+ * cost is O(DIEs at the levels on the way down), at most O(DIEs in the CU).
+ */
+static int function_chain(Dwarf_Die *parent, Dwarf_Addr pc, Dwarf_Die *chain, int depth,
+                          int max, int nesting)
+{
+    Dwarf_Die child;
+    if (nesting > 64 || dwarf_child(parent, &child) != 0)
+        return depth;
+    do {
+        int tag = dwarf_tag(&child);
+        switch (tag) {
+        case DW_TAG_subprogram:
+        case DW_TAG_inlined_subroutine:
+        case DW_TAG_lexical_block:
+        case DW_TAG_try_block:
+        case DW_TAG_catch_block:
+            if (dwarf_haspc(&child, pc) != 1)
+                break;
+            if (tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine) {
+                if (depth == max)
+                    return depth;
+                chain[depth++] = child;
+            }
+            return function_chain(&child, pc, chain, depth, max, nesting + 1);
+        case DW_TAG_namespace:
+        case DW_TAG_module:
+        case DW_TAG_class_type:
+        case DW_TAG_structure_type:
+        case DW_TAG_union_type: {
+            int d = function_chain(&child, pc, chain, depth, max, nesting + 1);
+            if (d > depth)
+                return d;
+            break;
+        }
+        default:
+            break;
+        }
+    } while (dwarf_siblingof(&child, &child) == 0);
+    return depth;
+}
+
+/*
+ * Frames for pc from DWARF, innermost first: each inlined_subroutine a
+ * frame of its own, then the subprogram that holds them. The innermost
+ * frame's line comes from the line table; each outer frame's line is the
+ * call site recorded on the inlined_subroutine just inside it
+ * (DW_AT_call_file/DW_AT_call_line).
  */
 static int dwarf_frames(Dwfl_Module *m, uintptr_t pc, pprofd__frame *out, int max)
 {
@@ -519,9 +566,9 @@ static int dwarf_frames(Dwfl_Module *m, uintptr_t pc, pprofd__frame *out, int ma
     Dwarf_Die *cu = dwfl_module_addrdie(m, pc, &bias);
     if (!cu)
         return 0;
-    Dwarf_Die *scopes = NULL;
-    int nscopes = dwarf_getscopes(cu, pc - bias, &scopes);
-    if (nscopes <= 0)
+    Dwarf_Die chain[MAX_FRAMES];
+    int depth = function_chain(cu, pc - bias, chain, 0, max < MAX_FRAMES ? max : MAX_FRAMES, 0);
+    if (depth == 0)
         return 0;
     Dwarf_Files *files = NULL;
     size_t nfiles = 0;
@@ -536,26 +583,20 @@ static int dwarf_frames(Dwfl_Module *m, uintptr_t pc, pprofd__frame *out, int ma
         dwarf_lineno(l, &line);
     }
     int n = 0;
-    for (int i = 0; i < nscopes && n < max; i++) {
-        int tag = dwarf_tag(&scopes[i]);
-        if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
-            continue;
+    for (int i = depth - 1; i >= 0; i--) {
         pprofd__frame f = {0};
-        frame_from_die(&scopes[i], &f); /* no name: the caller fills one in */
+        frame_from_die(&chain[i], &f); /* no name: the caller fills one in */
         /* The file the code at this line is in: for pprof, file:line must
          * point at the code, even when the declaration sits in a header. */
         f.file = file ? file : "";
         f.line = line;
         out[n++] = f;
-        if (tag == DW_TAG_subprogram)
-            break;
         Dwarf_Word w;
-        line = die_udata(&scopes[i], DW_AT_call_line, &w) == 0 ? (int)w : 0;
-        file = files && die_udata(&scopes[i], DW_AT_call_file, &w) == 0 && w < nfiles
+        line = die_udata(&chain[i], DW_AT_call_line, &w) == 0 ? (int)w : 0;
+        file = files && die_udata(&chain[i], DW_AT_call_file, &w) == 0 && w < nfiles
                    ? dwarf_filesrc(files, w, NULL, NULL)
                    : NULL;
     }
-    free(scopes);
     return n;
 }
 

@@ -1,0 +1,178 @@
+# Profiles that explain themselves: an unmodified -g -O1 program under
+# LD_PRELOAD, run from a copy that is deleted before go tool pprof reads its
+# profile, so every name, file, line and inline frame comes from pprofd.
+# Then a stripped copy (names from .dynsym, flags say no lines), a non-PIE
+# build, a library dlopen'ed after the first profile, and
+# /debug/pprof/symbol with good and bad bodies.
+source "$(dirname "$0")/lib.sh"
+
+LIB=$BUILD/libpprofd.so
+SOURCE=$SRC/tests/sym/sym_host.c
+mark() { grep -n "MARK: $1" "$2" | cut -d: -f1; }
+HELPER_LINE=$(mark helper-malloc "$SOURCE")
+CALL_LINE=$(mark static-call "$SOURCE")
+EXPORTED_LINE=$(mark exported-malloc "$SOURCE")
+PLUGIN_LINE=$(mark plugin-malloc "$SRC/tests/sym/sym_plugin.c")
+[ -n "$HELPER_LINE" ] && [ -n "$CALL_LINE" ] && [ -n "$PLUGIN_LINE" ] || fail "markers not found"
+
+# run_copy BINARY [ARGS]: copy BINARY (and the plugin) out of the build
+# tree, run the copy under LD_PRELOAD sampling every allocation, and wait
+# until it has made its allocations.
+run_copy() {
+    local bin=$1
+    shift
+    AWAY=$WORK/away
+    rm -rf "$AWAY"
+    mkdir -p "$AWAY"
+    cp "$bin" "$AWAY/host"
+    cp "$BUILD/tests/libsymplugin.so" "$AWAY/libsymplugin.so"
+    start_server env LD_PRELOAD="$LIB" PPROFD_ADDR=127.0.0.1:0 PPROFD_MEM_RATE=1 \
+        "$AWAY/host" "$AWAY/libsymplugin.so" "$@"
+    wait_for_line "host-sym: ready"
+}
+
+wait_for_line() {
+    for _ in $(seq 1 200); do
+        grep -q "$1" "$SERVER_LOG" && return 0
+        sleep 0.05
+    done
+    fail "host never said \"$1\""
+}
+
+# finish_copy: stop the host and delete the copy: nothing left for pprof to
+# read but the profile.
+finish_copy() {
+    stop_server || fail "host did not exit cleanly"
+    rm -rf "$AWAY"
+    [ ! -e "$AWAY/host" ] || fail "copy still there"
+}
+
+# location_lines RAW FIRST_FUNCTION: the lines of the location whose first
+# (innermost) line names FIRST_FUNCTION, one function per output line.
+location_lines() {
+    awk -v f="$2" '
+        /^ *[0-9]+: 0x/ { inside = ($4 == f); if (inside) print $4, $5; next }
+        inside && /^ +[^ ]/ && NF >= 2 && $1 !~ /:$/ { print $1, $2; next }
+        { inside = 0 }' <<<"$1"
+}
+
+# ---- the full binary, PIE, from a copy that disappears ----
+run_copy "$BUILD/tests/host-sym"
+fetch "$BASE/heap" "$WORK/heap.out"
+fetch "$BASE/symbol" "$WORK/symbol-get.txt"
+# Addresses to ask /symbol about later, straight from our own profile.
+raw_live=$(pprof_raw "$WORK/heap.out")
+helper_addr=$(awk '$4 == "inline_helper_alloc" { print $2; exit }' <<<"$raw_live")
+exported_addr=$(awk '$4 == "exported_holder" { print $2; exit }' <<<"$raw_live")
+[ -n "$helper_addr" ] && [ -n "$exported_addr" ] || fail "no addresses in: $raw_live"
+curl -s -o "$WORK/symbol-post.txt" -w '%{http_code}' --data-binary "$helper_addr+$exported_addr+0x10" \
+    "$BASE/symbol" >"$WORK/symbol-post.code"
+
+# The library: loaded only now, after a profile has been served.
+kill -USR1 "$SERVER_PID"
+wait_for_line "host-sym: plugin loaded"
+fetch "$BASE/heap" "$WORK/heap-plugin.out"
+finish_copy
+
+raw=$(pprof_raw "$WORK/heap.out")
+chain=$(location_lines "$raw" inline_helper_alloc)
+first=$(sed -n 1p <<<"$chain")
+second=$(sed -n 2p <<<"$chain")
+[[ $first == "inline_helper_alloc "*"/tests/sym/sym_host.c:$HELPER_LINE" ]] ||
+    fail "inline helper not its own frame at sym_host.c:$HELPER_LINE: got '$first' in: $raw"
+[[ $second == "static_holder "*"/tests/sym/sym_host.c:$CALL_LINE" ]] ||
+    fail "static_holder not under the inline helper at sym_host.c:$CALL_LINE: got '$second'"
+pass "inline helper is its own frame (sym_host.c:$HELPER_LINE) under static_holder (sym_host.c:$CALL_LINE)"
+
+grep -qE "^ +[0-9]+: 0x[0-9a-f]+ M=1 exported_holder .*/tests/sym/sym_host.c:$EXPORTED_LINE " <<<"$raw" ||
+    fail "exported_holder without sym_host.c:$EXPORTED_LINE"
+mapping1=$(sed -n '/^Mappings/,$p' <<<"$raw" | sed -n 2p)
+[[ $mapping1 == "1: "*"/away/host "[0-9a-f]*" [FN][FL][LN][IN]" ]] ||
+    fail "main mapping not first, without build ID or flags: $mapping1"
+pass "static functions named with file:line; main mapping first with build ID and all four flags"
+
+# The way users read it: pprof with its own symbolization on, binary gone.
+top=$(go tool pprof -top -lines "$WORK/heap.out" 2>"$WORK/pprof.err") ||
+    fail "go tool pprof: $(cat "$WORK/pprof.err")"
+grep -qE "inline_helper_alloc .*sym_host.c:$HELPER_LINE \(inline\)" <<<"$top" ||
+    fail "pprof -top -lines without the binary: no inline helper line: $top"
+traces=$(go tool pprof -symbolize=none -traces "$WORK/heap.out" 2>&1)
+grep -A1 "inline_helper_alloc (inline)" <<<"$traces" | grep -q "static_holder" ||
+    fail "traces: static_holder does not follow the inline helper: $traces"
+pass "go tool pprof, binary gone: inline frame marked (inline), static_holder under it"
+
+raw=$(pprof_raw "$WORK/heap-plugin.out")
+grep -qE "plugin_static_alloc .*/tests/sym/sym_plugin.c:$PLUGIN_LINE " <<<"$raw" ||
+    fail "dlopen'ed library: plugin_static_alloc not named with its line: $(grep -i plugin <<<"$raw")"
+grep -qE " plugin_entry " <<<"$raw" || fail "dlopen'ed library: plugin_entry not named"
+grep -qE "/away/libsymplugin.so [0-9a-f]+ \[FN\]\[FL\]\[LN\]\[IN\]" <<<"$raw" ||
+    fail "dlopen'ed library has no mapping with build ID and flags"
+pass "library dlopen'ed after the first profile: functions named, mapping present"
+
+# ---- /debug/pprof/symbol ----
+grep -qE '^num_symbols: [1-9][0-9]*$' "$WORK/symbol-get.txt" ||
+    fail "GET /symbol: $(cat "$WORK/symbol-get.txt")"
+[ "$(cat "$WORK/symbol-post.code")" = 200 ] || fail "POST /symbol answered $(cat "$WORK/symbol-post.code")"
+post=$(cat "$WORK/symbol-post.txt")
+grep -qx "$helper_addr inline_helper_alloc" <<<"$post" || fail "POST /symbol: $post"
+grep -qx "$exported_addr exported_holder" <<<"$post" || fail "POST /symbol: $post"
+[ "$(grep -c '^0x' <<<"$post")" = 2 ] || fail "POST /symbol named 0x10: $post"
+pass "/symbol: GET counts symbols, POST names call sites"
+
+# ---- the stripped copy: .dynsym only ----
+strip -o "$WORK/stripped" "$BUILD/tests/host-sym"
+! readelf -S "$WORK/stripped" | grep -qE '\.symtab|\.debug_info' || fail "strip left .symtab or DWARF"
+run_copy "$WORK/stripped"
+fetch "$BASE/heap" "$WORK/heap-stripped.out"
+
+# Bad bodies, on a live server that must survive them.
+code() { curl -s -o "$WORK/body.txt" -w '%{http_code}' "$@" "$BASE/symbol"; }
+[ "$(code --data-binary 'hello')" = 400 ] || fail "POST 'hello' not a 400"
+grep -q 'bad address "hello"' "$WORK/body.txt" || fail "400 without reason: $(cat "$WORK/body.txt")"
+[ "$(code --data-binary '0x+0x12')" = 400 ] || fail "POST '0x+0x12' not a 400"
+[ "$(code --data-binary '0x1g')" = 400 ] || fail "POST '0x1g' not a 400"
+[ "$(code --data-binary '-1')" = 400 ] || fail "POST '-1' not a 400"
+[ "$(code --data-binary '0x10000000000000000')" = 400 ] || fail "POST overflow not a 400"
+[ "$(code --data-binary '99999999999999999999999')" = 400 ] || fail "POST overflow not a 400"
+printf '0x10\0+0x20' >"$WORK/nul.bin"
+[ "$(code --data-binary "@$WORK/nul.bin")" = 400 ] || fail "POST with NUL not a 400"
+[ "$(code --data-binary '')" = 200 ] || fail "empty POST not a 200"
+[ "$(code --data-binary '0x10+++ 0x20 +')" = 200 ] || fail "empty words not tolerated"
+grep -qx 'num_symbols: [1-9][0-9]*' "$WORK/body.txt" || fail "POST answer lacks num_symbols"
+head -c 1100000 /dev/zero | tr '\0' '1' >"$WORK/big.txt"
+[ "$(code --data-binary "@$WORK/big.txt")" = 413 ] || fail "1.1 MB body not a 413"
+big_ok=$(for _ in $(seq 1 5000); do printf '0x%x+' $((RANDOM * 4096 + RANDOM)); done)
+[ "$(code --data-binary "$big_ok")" = 200 ] || fail "5000 addresses not a 200"
+[ "$(code -X PUT --data-binary '0x10')" = 405 ] || fail "PUT not a 405"
+pass "/symbol: malformed 400, oversized 413, empty fine, server alive"
+
+# Remote symbolization the way pprof does it: the stripped host's mapping
+# lacks has_functions, so pprof POSTs its unnamed addresses to /symbol.
+go tool pprof -raw "$BASE/heap" >"$WORK/remote.txt" 2>"$WORK/pprof.err" ||
+    fail "go tool pprof against the live server: $(cat "$WORK/pprof.err")"
+grep -q " exported_holder" "$WORK/remote.txt" || fail "remote pprof: exported_holder not named"
+pass "go tool pprof http://.../heap (symbolz round trip) works"
+finish_copy
+
+raw=$(pprof_raw "$WORK/heap-stripped.out")
+grep -qE "M=1 exported_holder( |$)" <<<"$raw" || fail "stripped: exported_holder not named from .dynsym: $raw"
+! grep -q "static_holder" <<<"$raw" || fail "stripped: static_holder named, but .dynsym cannot know it"
+! grep -qE "M=1 exported_holder .*sym_host.c" <<<"$raw" || fail "stripped: a line with no DWARF"
+mapping1=$(sed -n '/^Mappings/,$p' <<<"$raw" | sed -n 2p)
+[[ $mapping1 == "1: "*"/away/host "[0-9a-f]* ]] || fail "stripped: main mapping: $mapping1"
+[[ $mapping1 != *"[LN]"* && $mapping1 != *"[FL]"* && $mapping1 != *"[IN]"* ]] ||
+    fail "stripped: flags claim lines: $mapping1"
+[[ $mapping1 != *"[FN]"* ]] || fail "stripped: flags claim every function is named: $mapping1"
+pass "stripped copy: exported names from .dynsym, flags say no lines (and partial names)"
+
+# ---- non-PIE ----
+run_copy "$BUILD/tests/host-sym-nopie"
+fetch "$BASE/heap" "$WORK/heap-nopie.out"
+finish_copy
+raw=$(pprof_raw "$WORK/heap-nopie.out")
+chain=$(location_lines "$raw" inline_helper_alloc)
+[[ $(sed -n 2p <<<"$chain") == "static_holder "*"sym_host.c:$CALL_LINE" ]] ||
+    fail "non-PIE: no static_holder under the inline helper: $chain"
+grep -qE '^1: 0x0*4[0-9a-f]{5}/' <<<"$(sed -n '/^Mappings/,$p' <<<"$raw" | sed -n 2p)" ||
+    fail "non-PIE: main mapping not at the fixed 0x400000 range"
+pass "non-PIE executable: names, lines and inline frames"
