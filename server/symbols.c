@@ -762,6 +762,7 @@ static int match_module_name(Dwfl_Module *m, void **userdata, const char *name, 
 void pprofd__symbols_object_info(const char *path, pprofd__object_info *out)
 {
     memset(out, 0, sizeof *out);
+    uint64_t t0 = now_nanos();
     pthread_mutex_lock(&lock);
     refresh_session();
     find_by_name f = {.path = path};
@@ -773,6 +774,7 @@ void pprofd__symbols_object_info(const char *path, pprofd__object_info *out)
             compute_info(f.found, c);
         *out = c->info;
     }
+    stats.info_nanos += now_nanos() - t0;
     pthread_mutex_unlock(&lock);
 }
 

@@ -56,6 +56,7 @@ size_t pprofd__symbols_memory(void);
 typedef struct pprofd__symbols_stats {
     uint64_t lookups, misses;  /* pprofd__symbolize calls; those not cached */
     uint64_t nanos;            /* time inside pprofd__symbolize, lock wait included */
+    uint64_t info_nanos;       /* time inside pprofd__symbols_object_info, the same way */
     uint64_t reloads;          /* re-reads of the loaded objects (dlopen/dlclose seen) */
     size_t own_bytes, libdw_bytes;
 } pprofd__symbols_stats;
