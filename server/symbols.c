@@ -34,6 +34,7 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
 #include <link.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -43,6 +44,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "server/symbols.h"
 
@@ -61,10 +63,14 @@ static unsigned long long seen_adds, seen_subs; /* loader counters at the last r
 static pprofd__symbols_stats stats;
 static long long libdw_bytes; /* signed sum of malloc deltas around libdw work */
 
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+                          Dwarf_Addr base, const char *file_name, const char *debuglink_file,
+                          GElf_Word debuglink_crc, char **debuginfo_file_name);
+
 static const Dwfl_Callbacks callbacks = {
     .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
-    .debuginfo_path = &debuginfo_path,
+    .find_debuginfo = find_debuginfo,
+    .debuginfo_path = &debuginfo_path, /* NULL: /usr/lib/debug */
 };
 
 /* __cxa_demangle, if the process has a C++ runtime: looked up at run time
@@ -72,6 +78,65 @@ static const Dwfl_Callbacks callbacks = {
  * libstdc++ anyway) get demangled names. */
 typedef char *(*demangle_fn)(const char *mangled, char *buf, size_t *len, int *status);
 static demangle_fn cxa_demangle;
+
+/* ---- separate debug files ---- */
+
+/* CRC-32 of a whole file, as .gnu_debuglink records it. O(file size). */
+static int file_crc32(int fd, uint32_t *out)
+{
+    unsigned char buf[65536];
+    uLong crc = crc32(0, Z_NULL, 0);
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        crc = crc32(crc, buf, (uInt)n);
+    if (n < 0 || lseek(fd, 0, SEEK_SET) != 0)
+        return -1;
+    *out = (uint32_t)crc;
+    return 0;
+}
+
+/*
+ * Where a module's DWARF (or full .symtab) lives when the file itself has
+ * none: by build ID (/usr/lib/debug/.build-id/xx/rest.debug, libdwfl's
+ * dwfl_build_id_find_debuginfo), else by .gnu_debuglink next to the file,
+ * in its .debug/ folder, or under /usr/lib/debug/<its folder>/, checked
+ * against the link's CRC.
+ *
+ * Not dwfl_standard_find_debuginfo: on a miss it loads libdebuginfod (and
+ * with it libcurl, gnutls, ...) into the host, and where DEBUGINFOD_URLS is
+ * set (Debian's login shells set it) it would download debug files over
+ * the network from inside a production process, holding our lock for as
+ * long as that takes. A profiler must not do either.
+ */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+                          Dwarf_Addr base, const char *file_name, const char *debuglink_file,
+                          GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+    int fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name,
+                                          debuglink_file, debuglink_crc, debuginfo_file_name);
+    if (fd >= 0 || !file_name || !debuglink_file || !*debuglink_file ||
+        strchr(debuglink_file, '/'))
+        return fd;
+    const char *slash = strrchr(file_name, '/');
+    int dirlen = slash ? (int)(slash - file_name) : 0;
+    static const char *const patterns[] = {"%.*s/%s", "%.*s/.debug/%s", "/usr/lib/debug%.*s/%s"};
+    for (size_t i = 0; i < sizeof patterns / sizeof patterns[0]; i++) {
+        char path[4096];
+        int n = snprintf(path, sizeof path, patterns[i], dirlen, file_name, debuglink_file);
+        if (n < 0 || (size_t)n >= sizeof path || strcmp(path, file_name) == 0)
+            continue;
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        uint32_t crc;
+        if (file_crc32(fd, &crc) == 0 && crc == debuglink_crc) {
+            *debuginfo_file_name = strdup(path);
+            return fd;
+        }
+        close(fd);
+    }
+    return -1;
+}
 
 /* ---- malloc accounting for libdw ---- */
 

@@ -15,8 +15,8 @@ EXPORTED_LINE=$(mark exported-malloc "$SOURCE")
 PLUGIN_LINE=$(mark plugin-malloc "$SRC/tests/sym/sym_plugin.c")
 [ -n "$HELPER_LINE" ] && [ -n "$CALL_LINE" ] && [ -n "$PLUGIN_LINE" ] || fail "markers not found"
 
-# run_copy BINARY [ARGS]: copy BINARY (and the plugin) out of the build
-# tree, run the copy under LD_PRELOAD sampling every allocation, and wait
+# run_copy BINARY [ARGS]: copy BINARY (and the plugin, and $ALONGSIDE if
+# set) out of the build tree, run the copy under LD_PRELOAD sampling every allocation, and wait
 # until it has made its allocations.
 run_copy() {
     local bin=$1
@@ -26,8 +26,11 @@ run_copy() {
     mkdir -p "$AWAY"
     cp "$bin" "$AWAY/host"
     cp "$BUILD/tests/libsymplugin.so" "$AWAY/libsymplugin.so"
+    [ -z "${ALONGSIDE:-}" ] || cp "$ALONGSIDE" "$AWAY/"
+    # DEBUGINFOD_URLS set (as Debian's login shells do): pprofd must neither
+    # load libdebuginfod into the host nor reach for the network.
     start_server env LD_PRELOAD="$LIB" PPROFD_ADDR=127.0.0.1:0 PPROFD_MEM_RATE=1 \
-        "$AWAY/host" "$AWAY/libsymplugin.so" "$@"
+        DEBUGINFOD_URLS=http://127.0.0.1:9 "$AWAY/host" "$AWAY/libsymplugin.so" "$@"
     wait_for_line "host-sym: ready"
 }
 
@@ -67,6 +70,10 @@ exported_addr=$(awk '$4 == "exported_holder" { print $2; exit }' <<<"$raw_live")
 [ -n "$helper_addr" ] && [ -n "$exported_addr" ] || fail "no addresses in: $raw_live"
 curl -s -o "$WORK/symbol-post.txt" -w '%{http_code}' --data-binary "$helper_addr+$exported_addr+0x10" \
     "$BASE/symbol" >"$WORK/symbol-post.code"
+
+! grep -qE 'libdebuginfod|libcurl' "/proc/$SERVER_PID/maps" ||
+    fail "symbolizing loaded libdebuginfod/libcurl into the host"
+pass "no debuginfod client in the host, though DEBUGINFOD_URLS is set"
 
 # The library: loaded only now, after a profile has been served.
 kill -USR1 "$SERVER_PID"
@@ -164,6 +171,36 @@ mapping1=$(sed -n '/^Mappings/,$p' <<<"$raw" | sed -n 2p)
     fail "stripped: flags claim lines: $mapping1"
 [[ $mapping1 != *"[FN]"* ]] || fail "stripped: flags claim every function is named: $mapping1"
 pass "stripped copy: exported names from .dynsym, flags say no lines (and partial names)"
+
+# ---- separate debug files ----
+# .gnu_debuglink: DWARF moved to host.debug beside the binary, which keeps
+# only its .symtab.
+objcopy --only-keep-debug "$BUILD/tests/host-sym" "$WORK/host.debug"
+objcopy --strip-debug --add-gnu-debuglink="$WORK/host.debug" "$BUILD/tests/host-sym" "$WORK/linked"
+! readelf -S "$WORK/linked" | grep -q '\.debug_info' || fail "objcopy left DWARF in the binary"
+ALONGSIDE=$WORK/host.debug run_copy "$WORK/linked"
+fetch "$BASE/heap" "$WORK/heap-debuglink.out"
+finish_copy
+raw=$(pprof_raw "$WORK/heap-debuglink.out")
+chain=$(location_lines "$raw" inline_helper_alloc)
+[[ $(sed -n 2p <<<"$chain") == "static_holder "*"sym_host.c:$CALL_LINE" ]] ||
+    fail ".gnu_debuglink: no lines from the separate debug file: $chain"
+[[ $(sed -n '/^Mappings/,$p' <<<"$raw" | sed -n 2p) == *"[FN][FL][LN][IN]" ]] ||
+    fail ".gnu_debuglink: flags do not say lines"
+pass ".gnu_debuglink: lines and inline frames from host.debug beside the binary"
+
+# By build ID: libc's DWARF, where libc6-dbg put it under /usr/lib/debug.
+libc_line=$(sed -n '/^Mappings/,$p' <<<"$raw" | grep '/libc\.so\.6 ' || true)
+libc_id=$(awk '{print $4}' <<<"$libc_line")
+if [ -n "$libc_id" ] && [ -f "/usr/lib/debug/.build-id/${libc_id:0:2}/${libc_id:2}.debug" ]; then
+    [[ $libc_line == *"[FN][FL][LN][IN]" ]] || fail "libc's debug file by build ID unused: $libc_line"
+    libc_mapping=${libc_line%%:*}
+    grep -qE "^ +[0-9]+: 0x[0-9a-f]+ M=$libc_mapping [^ ]+ [^ ]+:[1-9][0-9]* " <<<"$raw" ||
+        fail "no libc location with file:line"
+    pass "by build ID: libc's lines from /usr/lib/debug/.build-id"
+else
+    echo "skip: no libc debug file by build ID on this machine"
+fi
 
 # ---- non-PIE ----
 run_copy "$BUILD/tests/host-sym-nopie"
