@@ -202,6 +202,20 @@ else
     echo "skip: no libc debug file by build ID on this machine"
 fi
 
+# ---- C++: demangled name, mangled system name ----
+run_copy "$BUILD/tests/host-sym-cpp"
+fetch "$BASE/heap" "$WORK/heap-cpp.out"
+raw=$(pprof_raw "$WORK/heap-cpp.out")
+cpp_line=$(mark cpp-new "$SRC/tests/sym/sym_cpp.cc")
+cpp_addr=$(awk '$4 == "shop::Basket::fill(int)" { print $2; exit }' <<<"$raw")
+[ -n "$cpp_addr" ] || fail "C++: shop::Basket::fill(int) not named: $raw"
+grep -qE " shop::Basket::fill\(int\) [^ ]*/tests/sym/sym_cpp.cc:$cpp_line " <<<"$raw" ||
+    fail "C++: no sym_cpp.cc:$cpp_line for shop::Basket::fill(int)"
+post=$(curl -s --data-binary "$cpp_addr" "$BASE/symbol")
+grep -qx "$cpp_addr _ZN4shop6Basket4fillEi" <<<"$post" || fail "C++: /symbol did not answer the mangled name: $post"
+finish_copy
+pass "C++: name demangled (shop::Basket::fill(int)), system name mangled (_ZN4shop6Basket4fillEi)"
+
 # ---- non-PIE ----
 run_copy "$BUILD/tests/host-sym-nopie"
 fetch "$BASE/heap" "$WORK/heap-nopie.out"
