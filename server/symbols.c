@@ -23,9 +23,11 @@
  *
  * Memory: libdw's and our allocations go through the host's malloc, and so
  * through pprofd's heap sampler: they show in the heap profile under
- * pprofd__symbolize. That is deliberate: it is real memory the process
- * holds, and hiding it would make the profile disagree with RSS. The index
- * page reports the total (pprofd__symbols_memory).
+ * pprofd__symbolize and pprofd__symbols_object_info. That is deliberate:
+ * it is real memory the process holds, and hiding it would make the
+ * profile disagree with RSS. The largest part is DWARF that libelf inflates
+ * from compressed sections (~13 MB for libc's debug file from libc6-dbg).
+ * The index page reports the total (pprofd__symbols_memory).
  *
  * Everything sits behind one mutex: libdwfl is not thread-safe, and
  * profiles are built on server threads where a short wait is harmless.
@@ -84,7 +86,7 @@ static demangle_fn cxa_demangle;
 /* CRC-32 of a whole file, as .gnu_debuglink records it. O(file size). */
 static int file_crc32(int fd, uint32_t *out)
 {
-    unsigned char buf[65536];
+    unsigned char buf[16384];
     uLong crc = crc32(0, Z_NULL, 0);
     ssize_t n;
     while ((n = read(fd, buf, sizeof buf)) > 0)
@@ -575,8 +577,10 @@ static bool frame_from_die(Dwarf_Die *die, pprofd__frame *f)
  * physical subprogram, then each inlined_subroutine inside it. Our own walk
  * rather than dwarf_getscopes, which at an inlined instance continues with
  * the scopes of the inline's abstract origin and so loses the caller.
- * Namespaces and classes (C++ definitions nested in them) are searched;
- * subtrees whose range misses pc are skipped whole (DW_AT_sibling), so the
+ * Namespaces are searched (GCC nests C++ function definitions in them);
+ * classes are not, as compilers put the concrete instance of a member
+ * function at namespace or CU level, and a class holds only declarations.
+ * Subtrees whose range misses pc are skipped whole (DW_AT_sibling), so the
  * cost is O(DIEs at the levels on the way down), at most O(DIEs in the CU).
  */
 static int function_chain(Dwarf_Die *parent, Dwarf_Addr pc, Dwarf_Die *chain, int depth,
@@ -602,10 +606,7 @@ static int function_chain(Dwarf_Die *parent, Dwarf_Addr pc, Dwarf_Die *chain, in
             }
             return function_chain(&child, pc, chain, depth, max, nesting + 1);
         case DW_TAG_namespace:
-        case DW_TAG_module:
-        case DW_TAG_class_type:
-        case DW_TAG_structure_type:
-        case DW_TAG_union_type: {
+        case DW_TAG_module: {
             int d = function_chain(&child, pc, chain, depth, max, nesting + 1);
             if (d > depth)
                 return d;
@@ -667,12 +668,14 @@ static int dwarf_frames(Dwfl_Module *m, uintptr_t pc, pprofd__frame *out, int ma
 
 /* Intern frame strings in place; false when out of memory. A mangled C++
  * system name is shown demangled (DWARF's bare name lacks the class and
- * namespace); otherwise the DWARF name, else the symbol. */
+ * namespace); with no demangler in the process the name stays the mangled
+ * one, and pprof, seeing name == system_name, demangles it itself.
+ * Otherwise the DWARF name, else the symbol. */
 static bool intern_frame(pprofd__frame *f)
 {
     const char *system = pool_intern(f->system_name);
     const char *name;
-    if (cxa_demangle && f->system_name[0] == '_' && f->system_name[1] == 'Z')
+    if (f->system_name[0] == '_' && f->system_name[1] == 'Z')
         name = display_name(f->system_name);
     else
         name = f->name ? pool_intern(f->name) : system;
@@ -700,7 +703,16 @@ static int resolve(uintptr_t pc, pprofd__frame *out)
         if (!out[i].system_name)
             out[i].system_name = "??";
     if (n == 0 && sym) {
+        /* No DWARF function here (hand-written assembly, or no DWARF at
+         * all): the symbol, with the line table's file:line if it has one. */
         out[0] = (pprofd__frame){.name = NULL, .system_name = sym->name, .file = ""};
+        Dwfl_Line *line = dwfl_module_getsrc(m, pc);
+        int lineno = 0;
+        const char *file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
+        if (file) {
+            out[0].file = file;
+            out[0].line = lineno;
+        }
         n = 1;
     }
     for (int i = 0; i < n; i++)
