@@ -429,6 +429,16 @@ static const char *build_id_for(const build_ids *ids, uintptr_t start, uintptr_t
     return "";
 }
 
+/* A file deleted or replaced since it was mapped shows in /proc/self/maps
+ * as "PATH (deleted)"; the mapping names PATH, as Go's profiles do. */
+static void trim_deleted(char *path)
+{
+    static const char suffix[] = " (deleted)";
+    size_t len = strlen(path), n = sizeof suffix - 1;
+    if (len > n && strcmp(path + len - n, suffix) == 0)
+        path[len - n] = 0;
+}
+
 static void read_mappings(pprofd__profile *p)
 {
     FILE *f = fopen("/proc/self/maps", "re");
@@ -441,6 +451,7 @@ static void read_mappings(pprofd__profile *p)
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = 0;
+    trim_deleted(exe); /* compared with mapping names, trimmed the same way */
 
     char line[4096 + 256];
     while (fgets(line, sizeof line, f)) {
@@ -460,9 +471,10 @@ static void read_mappings(pprofd__profile *p)
         m->start = start;
         m->limit = end;
         m->offset = offset;
+        pprofd__symbols_object_info(path, &m->info); /* knows "PATH (deleted)" */
+        trim_deleted(path);
         m->filename = intern(p, path);
         m->build_id = intern(p, ids ? build_id_for(ids, start, end) : "");
-        pprofd__symbols_object_info(path, &m->info);
         /* pprof takes the first mapping as the main binary. */
         if (exe[0] && strcmp(path, exe) == 0 && p->mappings.len > 1) {
             mapping_rec tmp = *m;

@@ -42,6 +42,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -69,8 +70,11 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
                           Dwarf_Addr base, const char *file_name, const char *debuglink_file,
                           GElf_Word debuglink_crc, char **debuginfo_file_name);
 
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                    char **file_name, Elf **elfp);
+
 static const Dwfl_Callbacks callbacks = {
-    .find_elf = dwfl_linux_proc_find_elf,
+    .find_elf = find_elf,
     .find_debuginfo = find_debuginfo,
     .debuginfo_path = &debuginfo_path, /* NULL: /usr/lib/debug */
 };
@@ -80,6 +84,43 @@ static const Dwfl_Callbacks callbacks = {
  * libstdc++ anyway) get demangled names. */
 typedef char *(*demangle_fn)(const char *mangled, char *buf, size_t *len, int *status);
 static demangle_fn cxa_demangle;
+
+/* ---- the objects themselves ---- */
+
+/*
+ * dwfl_linux_proc_find_elf, plus objects whose file was deleted or replaced
+ * since it was mapped (a deploy that swaps the binary under a running
+ * service; /proc/self/maps then says "PATH (deleted)"). The kernel keeps the
+ * mapped inode alive and /proc/self/map_files/START-END opens it: the
+ * whole file, .symtab and DWARF included. O(mappings) to find the range,
+ * once per such object.
+ */
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                    char **file_name, Elf **elfp)
+{
+    int fd = dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp);
+    const char *deleted = strstr(modname, " (deleted)");
+    if (fd >= 0 || *elfp || !deleted || deleted[strlen(" (deleted)")] != 0)
+        return fd;
+    FILE *maps = fopen("/proc/self/maps", "re");
+    if (!maps)
+        return -1;
+    char line[4096 + 256], path[4096];
+    unsigned long start, end;
+    while (fd < 0 && fgets(line, sizeof line, maps)) {
+        path[0] = 0;
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %4095[^\n]", &start, &end, path) == 3 &&
+            strcmp(path, modname) == 0) {
+            char link[64];
+            snprintf(link, sizeof link, "/proc/self/map_files/%lx-%lx", start, end);
+            fd = open(link, O_RDONLY | O_CLOEXEC);
+        }
+    }
+    fclose(maps);
+    if (fd >= 0) /* the old name: .gnu_debuglink is searched beside it */
+        *file_name = strndup(modname, (size_t)(deleted - modname));
+    return fd;
+}
 
 /* ---- separate debug files ---- */
 

@@ -202,6 +202,20 @@ else
     echo "skip: no libc debug file by build ID on this machine"
 fi
 
+# ---- deleted while running (a deploy replaced the binary) ----
+run_copy "$BUILD/tests/host-sym"
+rm "$AWAY/host"
+fetch "$BASE/heap" "$WORK/heap-deleted.out"
+finish_copy
+raw=$(pprof_raw "$WORK/heap-deleted.out")
+chain=$(location_lines "$raw" inline_helper_alloc)
+[[ $(sed -n 2p <<<"$chain") == "static_holder "*"sym_host.c:$CALL_LINE" ]] ||
+    fail "binary deleted before the first profile: no names or lines: $chain"
+mapping1=$(sed -n '/^Mappings/,$p' <<<"$raw" | sed -n 2p)
+[[ $mapping1 == "1: "*"/away/host "[0-9a-f]*" [FN][FL][LN][IN]" ]] ||
+    fail "deleted binary: mapping should name the file without ' (deleted)': $mapping1"
+pass "binary deleted before the first profile: read from the mapped inode"
+
 # ---- C++: demangled name, mangled system name ----
 run_copy "$BUILD/tests/host-sym-cpp"
 fetch "$BASE/heap" "$WORK/heap-cpp.out"
