@@ -531,6 +531,32 @@ static int read_loader_counters(struct dl_phdr_info *info, size_t size, void *ar
     return 1; /* the first object carries the counters: stop there */
 }
 
+static int match_cxx_runtime(Dwfl_Module *m, void **userdata, const char *name, Dwarf_Addr base,
+                             void *arg)
+{
+    (void)m, (void)userdata, (void)base;
+    if (!strstr(name, "/libstdc++.so") && !strstr(name, "/libc++abi.so"))
+        return DWARF_CB_OK;
+    *(const char **)arg = name;
+    return DWARF_CB_ABORT;
+}
+
+/*
+ * __cxa_demangle from the C++ runtime mapped in the process, if any: the
+ * library is opened again with RTLD_NOLOAD, which finds it even when a
+ * plugin loaded it RTLD_LOCAL (out of RTLD_DEFAULT's reach), and takes a
+ * reference so the pointer we keep outlives any dlclose by the host.
+ * Failing that, a global definition (a static libstdc++ exported with
+ * -rdynamic). Called with the lock held after each report; O(modules).
+ */
+static void find_demangler(void)
+{
+    const char *path = NULL;
+    dwfl_getmodules(dwfl, match_cxx_runtime, &path, 0);
+    void *h = path ? dlopen(path, RTLD_LAZY | RTLD_NOLOAD) : NULL;
+    cxa_demangle = (demangle_fn)dlsym(h ? h : RTLD_DEFAULT, "__cxa_demangle");
+}
+
 /* Make the session match the objects loaded now. O(1) when nothing changed;
  * otherwise O(mappings) to re-read /proc/self/maps. */
 static int refresh_session(void)
@@ -559,7 +585,7 @@ static int refresh_session(void)
     seen_adds = counters[0];
     seen_subs = counters[1];
     if (!cxa_demangle) /* a C++ runtime may have come with a new object */
-        cxa_demangle = (demangle_fn)dlsym(RTLD_DEFAULT, "__cxa_demangle");
+        find_demangler();
     return rc == 0 ? 0 : -1;
 }
 

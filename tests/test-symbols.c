@@ -101,7 +101,8 @@ static void check_dlopen_and_demangling(void)
     /* Sanitizer runtimes bring libstdc++ along: then it is not new. */
     void *already = dlopen("libstdc++.so.6", RTLD_NOW | RTLD_NOLOAD);
     size_t before = pprofd__symbols_count();
-    void *h = dlopen("libstdc++.so.6", RTLD_NOW | RTLD_GLOBAL);
+    /* RTLD_LOCAL, as a plugin would: out of RTLD_DEFAULT's reach. */
+    void *h = dlopen("libstdc++.so.6", RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         printf("test-symbols: no libstdc++.so.6, demangling unchecked\n");
         return;
