@@ -129,6 +129,35 @@ static void check_dlopen_and_demangling(void)
         CHECK(pprofd__symbols_count() > before);
 }
 
+/* A library loaded and unloaded again: named while loaded, and its
+ * addresses forgotten once gone (no stale answer from the cache). */
+static void check_dlclose(void)
+{
+    char path[4096];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
+    CHECK(n > 0);
+    path[n] = 0;
+    strcpy(strrchr(path, '/') + 1, "libsymplugin.so"); /* built beside this test */
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    CHECK_MSG(h, "%s", dlerror());
+    uintptr_t entry = (uintptr_t)dlsym(h, "plugin_entry");
+    CHECK(entry);
+    result r = {0};
+    pprofd__symbolize(entry + 1, copy_frames, &r);
+    CHECK_MSG(r.n >= 1 && strcmp(r.names[r.n - 1], "plugin_entry") == 0, "n %d", r.n);
+    CHECK_MSG(strstr(r.files[r.n - 1], "sym_plugin.c"), "file %s", r.files[r.n - 1]);
+    CHECK(dlclose(h) == 0);
+    if (dlopen(path, RTLD_NOW | RTLD_NOLOAD)) {
+        printf("test-symbols: libsymplugin.so stayed loaded, dlclose unchecked\n");
+        return;
+    }
+    result gone = {.n = -1};
+    pprofd__symbolize(entry + 1, copy_frames, &gone);
+    CHECK_MSG(gone.n == 0 || strcmp(gone.names[gone.n - 1], "plugin_entry") != 0,
+              "unloaded library still named: %d frames, %s", gone.n,
+              gone.n > 0 ? gone.names[gone.n - 1] : "");
+}
+
 static void check_object_info(void)
 {
     char exe[4096];
@@ -186,6 +215,7 @@ int main(void)
     check_object_info();
     CHECK(pprofd__symbols_count() > 100);
     check_dlopen_and_demangling();
+    check_dlclose();
     check_threads();
     pprofd__symbols_stats st;
     pprofd__symbols_get_stats(&st);
