@@ -374,7 +374,8 @@ static pc_entry *pc_insert(uintptr_t pc, const pprofd__frame *frames, int n)
         frame_store = f;
         frame_cap = cap;
     }
-    memcpy(frame_store + frame_len, frames, (size_t)n * sizeof *frames);
+    if (n > 0) /* an unnamed address is cached too, with no frames */
+        memcpy(frame_store + frame_len, frames, (size_t)n * sizeof *frames);
     size_t j = mix(pc) & (pc_cap - 1);
     while (pc_table[j].pc)
         j = (j + 1) & (pc_cap - 1);
@@ -806,8 +807,9 @@ void pprofd__symbolize(uintptr_t pc, pprofd__frames_fn fn, void *arg)
     if (refresh_session() == 0 || dwfl) {
         const pc_entry *e = pc_find(pc);
         if (e) {
-            answer = frame_store + e->first;
             n = (int)e->n;
+            if (n > 0)
+                answer = frame_store + e->first;
         } else {
             stats.misses++;
             if (pc_len >= PC_CACHE_MAX)
