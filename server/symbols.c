@@ -17,9 +17,10 @@
  *      path is what a scrape pays.
  *
  * Objects loaded or unloaded since the last look are noticed through the
- * loader's dlpi_adds/dlpi_subs counters (one dl_iterate_phdr step per
- * call): any change re-reads /proc/self/maps; an unload also flushes the
- * per-address cache, since its addresses may now mean something else.
+ * loader's dlpi_adds/dlpi_subs counters (one dl_iterate_phdr step, on cache
+ * misses and unknown mappings only: see refresh_session): any change
+ * re-reads /proc/self/maps; an unload also flushes the per-address cache,
+ * since its addresses may now mean something else.
  *
  * Memory: libdw's and our allocations go through the host's malloc, and so
  * through pprofd's heap sampler: they show in the heap profile under
@@ -40,6 +41,7 @@
 #include <link.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -84,6 +86,46 @@ static const Dwfl_Callbacks callbacks = {
  * libstdc++ anyway) get demangled names. */
 typedef char *(*demangle_fn)(const char *mangled, char *buf, size_t *len, int *status);
 static demangle_fn cxa_demangle;
+
+/* ---- the lock, and fork ---- */
+
+/*
+ * fork() copies the lock as it is. A prepare handler that took it would
+ * hold up the host's fork for as long as a cold symbolization runs (a
+ * second), so instead the child re-creates the lock, and if a thread of
+ * the parent was inside the symbolizer at the fork, the child drops (and
+ * leaks) the half-updated state and starts over on its first use.
+ */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static _Atomic int busy; /* 1 while a thread holds `lock` */
+
+static void forget_everything(void);
+
+static void child_after_fork(void)
+{
+    if (atomic_load_explicit(&busy, memory_order_relaxed))
+        forget_everything();
+    atomic_store_explicit(&busy, 0, memory_order_relaxed);
+    pthread_mutex_init(&lock, NULL);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, child_after_fork);
+}
+
+static void lock_symbols(void)
+{
+    pthread_once(&atfork_once, register_atfork);
+    pthread_mutex_lock(&lock);
+    atomic_store_explicit(&busy, 1, memory_order_relaxed);
+}
+
+static void unlock_symbols(void)
+{
+    atomic_store_explicit(&busy, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&lock);
+}
 
 /* ---- the objects themselves ---- */
 
@@ -558,8 +600,20 @@ static void find_demangler(void)
     cxa_demangle = (demangle_fn)dlsym(h ? h : RTLD_DEFAULT, "__cxa_demangle");
 }
 
-/* Make the session match the objects loaded now. O(1) when nothing changed;
- * otherwise O(mappings) to re-read /proc/self/maps. */
+/*
+ * Make the session match the objects loaded now. O(1) when nothing changed;
+ * otherwise O(mappings) to re-read /proc/self/maps.
+ *
+ * Called only when an address misses the cache, a mapping's file is not
+ * known, or symbols are counted, never on the warm path: dl_iterate_phdr
+ * takes the loader's lock, and glibc (2.36) does not reset that lock in the
+ * child of a fork, so a host forking while we hold it would get a child
+ * that hangs in its first dl_iterate_phdr (C++ exception unwinding, say).
+ * A cached address is therefore trusted without looking; a library
+ * unloaded and another mapped at the same addresses is noticed by the
+ * profile builder asking for the new mapping's flags (an unknown path),
+ * which flushes the cache.
+ */
 static int refresh_session(void)
 {
     unsigned long long counters[2] = {0, 0};
@@ -799,21 +853,24 @@ static uint64_t now_nanos(void)
 void pprofd__symbolize(uintptr_t pc, pprofd__frames_fn fn, void *arg)
 {
     uint64_t t0 = now_nanos();
-    pthread_mutex_lock(&lock);
+    lock_symbols();
     stats.lookups++;
     pprofd__frame frames[MAX_FRAMES];
     const pprofd__frame *answer = frames;
     int n = 0;
-    if (refresh_session() == 0 || dwfl) {
-        const pc_entry *e = pc_find(pc);
-        if (e) {
-            n = (int)e->n;
-            if (n > 0)
-                answer = frame_store + e->first;
-        } else {
-            stats.misses++;
-            if (pc_len >= PC_CACHE_MAX)
-                cache_flush(); /* start over rather than grow without bound */
+    const pc_entry *e = pc_find(pc);
+    if (e) {
+        n = (int)e->n;
+        if (n > 0)
+            answer = frame_store + e->first;
+    } else {
+        stats.misses++;
+        /* Objects loaded or unloaded since the last look: only on a miss,
+         * as it takes the loader's lock (see refresh_session). */
+        refresh_session();
+        if (pc_len >= PC_CACHE_MAX)
+            cache_flush(); /* start over rather than grow without bound */
+        if (dwfl) {
             snapshot s = measure_begin();
             n = resolve(pc, frames);
             if (n < 0)
@@ -825,7 +882,24 @@ void pprofd__symbolize(uintptr_t pc, pprofd__frames_fn fn, void *arg)
     }
     fn(pc, answer, n, arg);
     stats.nanos += now_nanos() - t0;
-    pthread_mutex_unlock(&lock);
+    unlock_symbols();
+}
+
+/* The child of a fork taken mid-update: every pointer may be torn, so
+ * none is followed or freed; the memory is lost to this child. */
+static void forget_everything(void)
+{
+    dwfl = NULL;
+    seen_adds = seen_subs = 0;
+    cxa_demangle = NULL;
+    pool_chunks = NULL;
+    pool_set = NULL;
+    pc_table = NULL;
+    frame_store = NULL;
+    pool_cap = pool_len = pool_bytes = pc_cap = pc_len = frame_len = frame_cap = 0;
+    module_bytes = 0;
+    libdw_bytes = 0;
+    measure_depth = 0;
 }
 
 /* ---- per-object facts ---- */
@@ -909,11 +983,12 @@ void pprofd__symbols_object_info(const char *path, pprofd__object_info *out)
 {
     memset(out, 0, sizeof *out);
     uint64_t t0 = now_nanos();
-    pthread_mutex_lock(&lock);
-    refresh_session();
+    lock_symbols();
     find_by_name f = {.path = path};
     if (dwfl)
         dwfl_getmodules(dwfl, match_module_name, &f, 0); /* O(modules) */
+    if (!f.found && refresh_session() == 0 && dwfl) /* mapped since the last look */
+        dwfl_getmodules(dwfl, match_module_name, &f, 0);
     module_cache *c = f.found ? module_cache_for(f.found) : NULL;
     if (c) {
         if (!c->info_done)
@@ -921,7 +996,7 @@ void pprofd__symbols_object_info(const char *path, pprofd__object_info *out)
         *out = c->info;
     }
     stats.info_nanos += now_nanos() - t0;
-    pthread_mutex_unlock(&lock);
+    unlock_symbols();
 }
 
 static int add_module_symbols(Dwfl_Module *m, void **userdata, const char *name,
@@ -937,11 +1012,11 @@ static int add_module_symbols(Dwfl_Module *m, void **userdata, const char *name,
 size_t pprofd__symbols_count(void)
 {
     size_t n = 0;
-    pthread_mutex_lock(&lock);
+    lock_symbols();
     refresh_session();
     if (dwfl)
         dwfl_getmodules(dwfl, add_module_symbols, &n, 0);
-    pthread_mutex_unlock(&lock);
+    unlock_symbols();
     return n;
 }
 
@@ -953,17 +1028,17 @@ static size_t own_bytes_locked(void)
 
 size_t pprofd__symbols_memory(void)
 {
-    pthread_mutex_lock(&lock);
+    lock_symbols();
     size_t n = own_bytes_locked() + (libdw_bytes > 0 ? (size_t)libdw_bytes : 0);
-    pthread_mutex_unlock(&lock);
+    unlock_symbols();
     return n;
 }
 
 void pprofd__symbols_get_stats(pprofd__symbols_stats *out)
 {
-    pthread_mutex_lock(&lock);
+    lock_symbols();
     *out = stats;
     out->own_bytes = own_bytes_locked();
     out->libdw_bytes = libdw_bytes > 0 ? (size_t)libdw_bytes : 0;
-    pthread_mutex_unlock(&lock);
+    unlock_symbols();
 }

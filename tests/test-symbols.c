@@ -5,6 +5,9 @@
  * its memory. Test programs are built RelWithDebInfo (-O2 -g). */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
 #include <link.h>
 #include <string.h>
 #include <unistd.h>
@@ -151,11 +154,68 @@ static void check_dlclose(void)
         printf("test-symbols: libsymplugin.so stayed loaded, dlclose unchecked\n");
         return;
     }
+    /* Unloads are noticed at the next cache miss (the loader is asked only
+     * then; see symbols.c), which also forgets the library's addresses. */
+    result miss;
+    pprofd__symbolize(24, copy_frames, &miss);
     result gone = {.n = -1};
     pprofd__symbolize(entry + 1, copy_frames, &gone);
     CHECK_MSG(gone.n == 0 || strcmp(gone.names[gone.n - 1], "plugin_entry") != 0,
               "unloaded library still named: %d frames, %s", gone.n,
               gone.n > 0 ? gone.names[gone.n - 1] : "");
+}
+
+/* fork() while another thread is inside the symbolizer: the child must be
+ * able to symbolize (no lock inherited held, no torn state followed). */
+static atomic_int keep_busy;
+
+static char exe_path[4096];
+
+/* Cached addresses only: a miss may take the loader's lock, which glibc
+ * does not reset in a fork child (see refresh_session in symbols.c); that
+ * hazard is glibc's, and not what this checks. */
+static void *busy_symbolizing(void *arg)
+{
+    (void)arg;
+    uintptr_t base = (uintptr_t)busy_symbolizing;
+    for (uintptr_t i = 0; atomic_load(&keep_busy); i++) {
+        result r;
+        pprofd__symbolize(base + (i % 64), copy_frames, &r);
+        if (i % 64 == 63)
+            pprofd__symbols_object_info(exe_path, &(pprofd__object_info){0});
+    }
+    return NULL;
+}
+
+static void check_fork(void)
+{
+    ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
+    CHECK(n > 0);
+    exe_path[n] = 0;
+    for (uintptr_t i = 0; i < 64; i++) { /* warm the addresses the thread will use */
+        result r;
+        pprofd__symbolize((uintptr_t)busy_symbolizing + i, copy_frames, &r);
+    }
+    atomic_store(&keep_busy, 1);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, busy_symbolizing, NULL) == 0);
+    for (int i = 0; i < 20; i++) {
+        usleep(2000);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            alarm(20); /* a lock inherited held would hang here: fail, not hang */
+            result r = {0};
+            pprofd__symbolize(static_caller(), copy_frames, &r);
+            _exit(r.n == 2 && strcmp(r.names[1], "static_caller") == 0 ? 0 : 3);
+        }
+        int status;
+        CHECK(waitpid(pid, &status, 0) == pid);
+        CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d: status %#x", i,
+                  status);
+    }
+    atomic_store(&keep_busy, 0);
+    pthread_join(t, NULL);
 }
 
 static void check_object_info(void)
@@ -217,6 +277,7 @@ int main(void)
     check_dlopen_and_demangling();
     check_dlclose();
     check_threads();
+    check_fork();
     pprofd__symbols_stats st;
     pprofd__symbols_get_stats(&st);
     CHECK(st.own_bytes > 0 && pprofd__symbols_memory() >= st.own_bytes);
