@@ -2,7 +2,8 @@
  * handlers_symbol — /debug/pprof/symbol, pprof's remote symbolization
  * protocol, as Go's net/http/pprof answers it:
  *
- *   GET  -> "num_symbols: N\n"; pprof only asks whether N > 0.
+ *   GET  -> "num_symbols: N\n"; pprof only asks whether N > 0. Addresses in
+ *           the query (?0x4005d0+0x4006a1) are answered as for POST.
  *   POST -> the body is addresses joined by '+' ("0x4005d0+0x4006a1"), as
  *           pprof's symbolz client sends them; the answer repeats the
  *           num_symbols line, then one "0xADDR name\n" line per address the
@@ -101,43 +102,78 @@ static int is_space(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* Answer each '+'-separated address in [p, end) into b. Returns 0, or -1
+ * with the 400 already queued in *result. */
+static int symbolize_words(pprofd__request *req, const char *p, const char *end, outbuf *b,
+                           enum MHD_Result *result)
+{
+    while (p < end) {
+        const char *plus = memchr(p, '+', (size_t)(end - p));
+        const char *word_end = plus ? plus : end;
+        const char *w = p;
+        while (w < word_end && is_space(*w))
+            w++;
+        const char *we = word_end;
+        while (we > w && is_space(we[-1]))
+            we--;
+        if (we > w) {
+            uint64_t pc;
+            if (parse_address(w, (size_t)(we - w), &pc) < 0) {
+                *result = pprofd__respond_error(req, MHD_HTTP_BAD_REQUEST,
+                                                "bad address \"%.*s\": want 0x-prefixed hex or "
+                                                "decimal, joined by '+'",
+                                                (int)(we - w > 40 ? 40 : we - w), w);
+                return -1;
+            }
+            if (pc != 0)
+                pprofd__symbolize((uintptr_t)pc, append_name, b);
+        }
+        p = plus ? plus + 1 : end;
+    }
+    return 0;
+}
+
+/* GET /symbol?0x1+0x2, as Go also accepts: libmicrohttpd hands the query
+ * over as a key with no value, '+' already turned into ' '; keys with a
+ * value (?debug=1) are not addresses and are left alone. */
+static enum MHD_Result collect_query_words(void *cls, enum MHD_ValueKind kind, const char *key,
+                                           const char *value)
+{
+    (void)kind;
+    outbuf *words = cls;
+    if (key && (!value || !*value)) {
+        out_append(words, key, strlen(key));
+        out_append(words, "+", 1);
+    }
+    return MHD_YES;
+}
+
 enum MHD_Result pprofd__handle_symbol(pprofd__request *req)
 {
-    outbuf b = {0};
+    outbuf b = {0}, query = {0};
     enum MHD_Result r;
     char line[64];
     int n = snprintf(line, sizeof line, "num_symbols: %zu\n", pprofd__symbols_count());
     out_append(&b, line, (size_t)n);
 
     if (strcmp(req->method, "POST") == 0 && req->body) {
-        const char *p = req->body, *end = req->body + req->body_len;
-        if (memchr(p, 0, req->body_len)) {
+        if (memchr(req->body, 0, req->body_len)) {
             r = pprofd__respond_error(req, MHD_HTTP_BAD_REQUEST, "NUL byte in request body");
             goto out;
         }
-        while (p < end) {
-            const char *plus = memchr(p, '+', (size_t)(end - p));
-            const char *word_end = plus ? plus : end;
-            const char *w = p;
-            while (w < word_end && is_space(*w))
-                w++;
-            const char *we = word_end;
-            while (we > w && is_space(we[-1]))
-                we--;
-            if (we > w) {
-                uint64_t pc;
-                if (parse_address(w, (size_t)(we - w), &pc) < 0) {
-                    r = pprofd__respond_error(req, MHD_HTTP_BAD_REQUEST,
-                                              "bad address \"%.*s\": want 0x-prefixed hex or "
-                                              "decimal, joined by '+'",
-                                              (int)(we - w > 40 ? 40 : we - w), w);
-                    goto out;
-                }
-                if (pc != 0 && pc <= UINTPTR_MAX)
-                    pprofd__symbolize((uintptr_t)pc, append_name, &b);
-            }
-            p = plus ? plus + 1 : end;
+        if (symbolize_words(req, req->body, req->body + req->body_len, &b, &r) < 0)
+            goto out;
+    } else if (strcmp(req->method, "POST") != 0) {
+        MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_query_words, &query);
+        for (size_t i = 0; i < query.len; i++)
+            if (query.data[i] == ' ')
+                query.data[i] = '+';
+        if (query.failed) {
+            r = pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+            goto out;
         }
+        if (query.len && symbolize_words(req, query.data, query.data + query.len, &b, &r) < 0)
+            goto out;
     }
     if (b.failed) {
         r = pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
@@ -146,5 +182,6 @@ enum MHD_Result pprofd__handle_symbol(pprofd__request *req)
     r = pprofd__respond_text(req, MHD_HTTP_OK, "text/plain; charset=utf-8", b.data, b.len);
 out:
     free(b.data);
+    free(query.data);
     return r;
 }

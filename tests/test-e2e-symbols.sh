@@ -70,6 +70,7 @@ exported_addr=$(awk '$4 == "exported_holder" { print $2; exit }' <<<"$raw_live")
 [ -n "$helper_addr" ] && [ -n "$exported_addr" ] || fail "no addresses in: $raw_live"
 curl -s -o "$WORK/symbol-post.txt" -w '%{http_code}' --data-binary "$helper_addr+$exported_addr+0x10" \
     "$BASE/symbol" >"$WORK/symbol-post.code"
+fetch "$BASE/symbol?$exported_addr+$helper_addr" "$WORK/symbol-query.txt"
 
 ! grep -qE 'libdebuginfod|libcurl' "/proc/$SERVER_PID/maps" ||
     fail "symbolizing loaded libdebuginfod/libcurl into the host"
@@ -124,7 +125,11 @@ post=$(cat "$WORK/symbol-post.txt")
 grep -qx "$helper_addr inline_helper_alloc" <<<"$post" || fail "POST /symbol: $post"
 grep -qx "$exported_addr exported_holder" <<<"$post" || fail "POST /symbol: $post"
 [ "$(grep -c '^0x' <<<"$post")" = 2 ] || fail "POST /symbol named 0x10: $post"
-pass "/symbol: GET counts symbols, POST names call sites"
+query=$(cat "$WORK/symbol-query.txt")
+[ "$(sed -n 2p <<<"$query")" = "$exported_addr exported_holder" ] &&
+    [ "$(sed -n 3p <<<"$query")" = "$helper_addr inline_helper_alloc" ] ||
+    fail "GET /symbol?ADDR+ADDR, in order: $query"
+pass "/symbol: GET counts symbols (and names ?ADDR+ADDR), POST names call sites"
 
 # ---- the stripped copy: .dynsym only ----
 strip -o "$WORK/stripped" "$BUILD/tests/host-sym"
@@ -151,6 +156,8 @@ head -c 1100000 /dev/zero | tr '\0' '1' >"$WORK/big.txt"
 big_ok=$(for _ in $(seq 1 5000); do printf '0x%x+' $((RANDOM * 4096 + RANDOM)); done)
 [ "$(code --data-binary "$big_ok")" = 200 ] || fail "5000 addresses not a 200"
 [ "$(code -X PUT --data-binary '0x10')" = 405 ] || fail "PUT not a 405"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/symbol?0xzz")" = 400 ] || fail "GET ?0xzz not a 400"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/symbol?debug=1")" = 200 ] || fail "GET ?debug=1 not a 200"
 pass "/symbol: malformed 400, oversized 413, empty fine, server alive"
 
 # Remote symbolization the way pprof does it: the stripped host's mapping
