@@ -132,6 +132,8 @@ typedef struct func_rec {
 typedef struct mapping_rec {
     uint64_t start, limit, offset;
     int64_t filename, build_id;
+    int64_t path;     /* as /proc/self/maps says it, for the symbolizer */
+    int has_locations;
     pprofd__object_info info;
 } mapping_rec;
 
@@ -471,7 +473,7 @@ static void read_mappings(pprofd__profile *p)
         m->start = start;
         m->limit = end;
         m->offset = offset;
-        pprofd__symbols_object_info(path, &m->info); /* knows "PATH (deleted)" */
+        m->path = intern(p, path); /* the symbolizer knows "PATH (deleted)" */
         trim_deleted(path);
         m->filename = intern(p, path);
         m->build_id = intern(p, ids ? build_id_for(ids, start, end) : "");
@@ -569,6 +571,8 @@ static void symbolize_locations(pprofd__profile *p)
             continue;
         }
         l->mapping_id = mapping_for(p, l->address);
+        if (l->mapping_id)
+            VEC_AT(p->mappings, mapping_rec, l->mapping_id - 1).has_locations = 1;
         symbolize_ctx c = {p, l};
         pprofd__symbolize((uintptr_t)l->address, add_lines, &c);
     }
@@ -580,6 +584,14 @@ int pprofd__profile_encode(pprofd__profile *p, pprofd__gzip *g)
 {
     read_mappings(p);
     symbolize_locations(p);
+    /* Flags only where a location falls: they cost opening the object's
+     * DWARF (libm's, say, inflated from a debug file) and say nothing
+     * about a mapping that no sample touches. */
+    for (size_t i = 0; i < p->mappings.len && !p->failed; i++) {
+        mapping_rec *m = &VEC_AT(p->mappings, mapping_rec, i);
+        if (m->has_locations)
+            pprofd__symbols_object_info(VEC_AT(p->strings, char *, m->path), &m->info);
+    }
     if (p->failed)
         return -1;
 
