@@ -183,7 +183,7 @@ const pprofd__endpoint pprofd__endpoints[] = {
                 "profile.",
      not_implemented, NULL, 0},
     {"symbol", "Maps program counters to function names (pprof's remote symbolization)",
-     not_implemented, NULL, 1},
+     pprofd__handle_symbol, NULL, 1},
     {"threadcreate", "Stack traces that led to the creation of new OS threads", not_implemented,
      NULL, 0},
     {"threads", "Stack traces of all current threads", not_implemented, count_threads, 0},

@@ -96,6 +96,9 @@ int pprofd__wait(pprofd__request *req, long ms);
 /* Index page (text.c). */
 enum MHD_Result pprofd__handle_index(pprofd__request *req);
 
+/* pprof's remote symbolization, GET and POST (handlers_symbol.c). */
+enum MHD_Result pprofd__handle_symbol(pprofd__request *req);
+
 /* Time now in nanoseconds since the epoch. */
 long long pprofd__now_nanos(void);
 
