@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "sampler/heap.h"
+#include "sampler/threads.h"
 #include "server/server.h"
 
 #define PREFIX "/debug/pprof/"
@@ -422,6 +423,9 @@ PPROFD_API pprofd_server *pprofd_start(const pprofd_options *opts)
     if (strcmp(asked ? asked + 1 : addr, "0") == 0)
         fprintf(stderr, "pprofd: listening on %s\n", s->addr);
 
+    /* The listener and the connection threads it starts are ours: mark
+     * them so thread dumps can say so. */
+    pprofd__threads_mark_server(1);
     s->daemon = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
             MHD_USE_ITC,
@@ -431,6 +435,7 @@ PPROFD_API pprofd_server *pprofd_start(const pprofd_options *opts)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_SECONDS,
         MHD_OPTION_END);
+    pprofd__threads_mark_server(0);
     if (!s->daemon) {
         fprintf(stderr, "pprofd: cannot start the HTTP server on %s\n", s->addr);
         goto fail;
