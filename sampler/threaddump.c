@@ -43,6 +43,15 @@
 /* After the deadline, how long a slot caught mid-unwind may take to finish
  * before it too counts as no answer. */
 #define STRAGGLER_GRACE_MS 50
+/* Signals in flight at once: a small multiple of the CPUs. Signalling
+ * every thread at once would make them all runnable together, queue them
+ * for the CPUs and for the loader's lock (libunwind's dl_iterate_phdr), and
+ * each thread's interruption would then grow with the number of threads.
+ * A window keeps each interruption to about its own unwind. */
+#define WINDOW_PER_CPU 2
+/* When no answer comes for this long, the window widens by its size, so
+ * that threads that will never answer cannot stall the sending. */
+#define WINDOW_PATIENCE_MS 5
 
 enum { WAITING, WRITING, DONE, ABANDONED };
 
@@ -51,6 +60,7 @@ typedef struct dump_slot {
     pid_t tid;
     int depth;
     int64_t interrupt_ns;
+    int64_t interrupt_cpu_ns;
     uintptr_t pcs[PPROFD_MAX_DEPTH];
 } dump_slot;
 
@@ -59,7 +69,7 @@ typedef struct slot_block {
     uint32_t count;
     size_t bytes;                /* for munmap */
     struct slot_block *next;     /* in the retired list */
-    _Atomic int remaining;       /* signals sent and not yet answered; futex word */
+    _Atomic int answered;        /* handlers done with this block; futex word */
     dump_slot slots[];
 } slot_block;
 
@@ -87,12 +97,18 @@ const char *pprofd__dump_outcome_text(pprofd__dump_outcome o)
     return "?";
 }
 
-/* async-signal-safe (clock_gettime is, and is a vDSO call here). */
-static int64_t monotonic_ns(void)
+/* async-signal-safe (clock_gettime is; a vDSO call for CLOCK_MONOTONIC, a
+ * system call for the thread's CPU clock). */
+static int64_t clock_ns(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t monotonic_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
 }
 
 /*
@@ -123,6 +139,35 @@ static int unwind_from_context(void *ucontext, uintptr_t *pcs, int max)
     return n;
 }
 
+/*
+ * Unwind the calling thread from here, leaving out the caller's `skip`
+ * innermost frames (the first one stored is the call site in our caller
+ * when skip is 0). Used for the capturing thread itself, and in the handler
+ * as the fallback when the ucontext gives nothing: that happens where a
+ * signal is not delivered on the interrupted stack's terms (ThreadSanitizer
+ * defers signals to a safe point and calls handlers from there).
+ * async-signal-safe: unw_getcontext only saves registers, and the cursor API
+ * does not use unw_backtrace's per-thread cache, whose thread-exit
+ * destructor ThreadSanitizer cannot stand.
+ */
+__attribute__((noinline)) static int unwind_current(uintptr_t *pcs, int max, int skip)
+{
+    unw_context_t context;
+    unw_cursor_t cursor;
+    if (unw_getcontext(&context) < 0 || unw_init_local(&cursor, &context) < 0)
+        return 0;
+    int n = 0;
+    while (n < max && unw_step(&cursor) > 0) {
+        unw_word_t ip;
+        if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0 || ip == 0)
+            break;
+        if (--skip >= 0)
+            continue;
+        pcs[n++] = (uintptr_t)ip - 1;
+    }
+    return n;
+}
+
 static void futex_wake_all(_Atomic int *word)
 {
     syscall(SYS_futex, (int *)word, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
@@ -140,7 +185,7 @@ static void dump_handler(int sig, siginfo_t *info, void *ucontext)
     int saved_errno = errno;
     if (info->si_code != SI_QUEUE || info->si_pid != atomic_load(&capturer_pid))
         goto out;
-    int64_t start = monotonic_ns();
+    int64_t start = monotonic_ns(), start_cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     atomic_fetch_add(&handlers_inside, 1);
     slot_block *b = atomic_load(&current_block);
     uint64_t payload = (uint64_t)(uintptr_t)info->si_value.sival_ptr;
@@ -154,10 +199,13 @@ static void dump_handler(int sig, siginfo_t *info, void *ucontext)
     }
     dump_slot *s = &b->slots[index];
     s->depth = unwind_from_context(ucontext, s->pcs, PPROFD_MAX_DEPTH);
+    if (s->depth == 0)
+        s->depth = unwind_current(s->pcs, PPROFD_MAX_DEPTH, 1); /* past dump_handler */
+    s->interrupt_cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - start_cpu;
     s->interrupt_ns = monotonic_ns() - start;
     atomic_store_explicit(&s->phase, DONE, memory_order_release);
-    if (atomic_fetch_sub(&b->remaining, 1) == 1)
-        futex_wake_all(&b->remaining);
+    atomic_fetch_add(&b->answered, 1);
+    futex_wake_all(&b->answered);
 leave:
     atomic_fetch_sub(&handlers_inside, 1);
 out:
@@ -364,16 +412,19 @@ static void block_retire(slot_block *b)
 
 /* ---- the capture ---- */
 
-static void wait_for_answers(slot_block *b, int64_t deadline)
+/* Wait until b->answered differs from `seen` or `ns` pass; 1 if it did. */
+static int wait_for_answer(slot_block *b, int seen, int64_t ns)
 {
-    int left;
-    while ((left = atomic_load(&b->remaining)) > 0) {
+    int64_t until = monotonic_ns() + ns;
+    for (;;) {
+        if (atomic_load(&b->answered) != seen)
+            return 1;
         int64_t now = monotonic_ns();
-        if (now >= deadline)
-            return;
-        struct timespec ts = {(time_t)((deadline - now) / 1000000000),
-                              (long)((deadline - now) % 1000000000)};
-        syscall(SYS_futex, (int *)&b->remaining, FUTEX_WAIT_PRIVATE, left, &ts, NULL, 0);
+        if (now >= until)
+            return 0;
+        struct timespec ts = {(time_t)((until - now) / 1000000000),
+                              (long)((until - now) % 1000000000)};
+        syscall(SYS_futex, (int *)&b->answered, FUTEX_WAIT_PRIVATE, seen, &ts, NULL, 0);
     }
 }
 
@@ -401,6 +452,30 @@ static int send_dump_signal(pid_t pid, pid_t tid, int sig, uint32_t generation, 
     si.si_uid = getuid();
     si.si_value.sival_ptr = (void *)(uintptr_t)(((uint64_t)generation << 32) | index);
     return (int)syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, &si);
+}
+
+typedef struct sending_state {
+    slot_block *b;
+    pid_t pid;
+    int sig;
+    int window, allowed; /* signals that may be unanswered at once */
+    int sent;            /* signals the kernel accepted */
+} sending_state;
+
+/* Send thread i its signal once fewer than `allowed` are unanswered. */
+static void send_within_window(sending_state *st, pprofd__thread_snapshot *t, int i)
+{
+    slot_block *b = st->b;
+    int seen;
+    while (st->sent - (seen = atomic_load(&b->answered)) >= st->allowed)
+        if (!wait_for_answer(b, seen, WINDOW_PATIENCE_MS * 1000000ll))
+            st->allowed += st->window;
+    if (send_dump_signal(st->pid, t->tid, st->sig, b->generation, (uint32_t)i) < 0) {
+        t->outcome = errno == ESRCH ? PPROFD_DUMP_GONE : PPROFD_DUMP_SEND_FAILED;
+        atomic_store(&b->slots[i].phase, ABANDONED);
+    } else {
+        st->sent++;
+    }
 }
 
 int pprofd__thread_dump_capture(pprofd__thread_dump *out, const pprofd__dump_options *opts)
@@ -439,8 +514,9 @@ int pprofd__thread_dump_capture(pprofd__thread_dump *out, const pprofd__dump_opt
         goto fail;
     }
 
+    /* Outcomes start as ANSWERED (0), meaning "to be signalled"; the
+     * checks below and the sending loop change them. */
     pid_t pid = getpid(), self = (pid_t)syscall(SYS_gettid);
-    int to_send = 0;
     for (int i = 0; i < n; i++) {
         pprofd__thread_snapshot *t = &snaps[i];
         t->tid = tids[i];
@@ -452,9 +528,7 @@ int pprofd__thread_dump_capture(pprofd__thread_dump *out, const pprofd__dump_opt
             t->outcome = PPROFD_DUMP_SELF;
         else if (!skip_blocked_check)
             t->outcome = check_mask(t->tid, sig);
-        if (t->outcome == PPROFD_DUMP_ANSWERED)
-            to_send++;
-        else
+        if (t->outcome != PPROFD_DUMP_ANSWERED)
             atomic_store(&b->slots[i].phase, ABANDONED);
     }
 
@@ -464,24 +538,43 @@ int pprofd__thread_dump_capture(pprofd__thread_dump *out, const pprofd__dump_opt
     b->generation = next_generation++;
     if (next_generation == 0)
         next_generation = 1;
-    atomic_store(&b->remaining, to_send);
     atomic_store(&capturer_pid, pid);
     atomic_store(&current_block, b);
 
-    for (int i = 0; i < n; i++) {
-        if (snaps[i].outcome != PPROFD_DUMP_ANSWERED)
-            continue;
-        if (send_dump_signal(pid, snaps[i].tid, sig, b->generation, (uint32_t)i) < 0) {
-            snaps[i].outcome = errno == ESRCH ? PPROFD_DUMP_GONE : PPROFD_DUMP_SEND_FAILED;
-            atomic_store(&b->slots[i].phase, ABANDONED);
-            atomic_fetch_sub(&b->remaining, 1);
-        }
-    }
     for (int i = 0; i < n; i++)
         if (snaps[i].outcome == PPROFD_DUMP_SELF)
-            snaps[i].depth = pprofd__unwind_here(snaps[i].pcs, PPROFD_MAX_DEPTH, 0);
+            snaps[i].depth = unwind_current(snaps[i].pcs, PPROFD_MAX_DEPTH, 0);
 
-    wait_for_answers(b, started + (int64_t)timeout_ms * 1000000);
+    /* Send within the window (see WINDOW_PER_CPU). O(N) sends and futex
+     * waits. */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    sending_state st = {.b = b, .pid = pid, .sig = sig,
+                        .window = (int)(cpus > 0 ? cpus : 1) * WINDOW_PER_CPU};
+    st.allowed = st.window;
+    for (int i = 0; i < n; i++)
+        if (snaps[i].outcome == PPROFD_DUMP_ANSWERED) /* i.e. "to be signalled" */
+            send_within_window(&st, &snaps[i], i);
+    /* A thread seen blocking the signal may have been inside a signal
+     * handler (ours from a previous capture, or the host's) for a few
+     * microseconds: look again now; signal those that no longer block it. A
+     * thread that still does is reported, not signalled, so it never holds
+     * more than one of our signals pending and never costs a timeout. */
+    for (int i = 0; i < n; i++) {
+        if (snaps[i].outcome != PPROFD_DUMP_BLOCKED && snaps[i].outcome != PPROFD_DUMP_PENDING)
+            continue;
+        pprofd__dump_outcome again = check_mask(snaps[i].tid, sig);
+        snaps[i].outcome = again;
+        if (again == PPROFD_DUMP_ANSWERED) {
+            atomic_store(&b->slots[i].phase, WAITING);
+            send_within_window(&st, &snaps[i], i);
+        }
+    }
+    int sent = st.sent;
+    /* The deadline counts from the last signal sent. */
+    int64_t deadline = monotonic_ns() + (int64_t)timeout_ms * 1000000;
+    int seen;
+    while ((seen = atomic_load(&b->answered)) < sent && monotonic_ns() < deadline)
+        wait_for_answer(b, seen, deadline - monotonic_ns());
 
     for (int i = 0; i < n; i++) {
         pprofd__thread_snapshot *t = &snaps[i];
@@ -492,6 +585,7 @@ int pprofd__thread_dump_capture(pprofd__thread_dump *out, const pprofd__dump_opt
         if (t->outcome == PPROFD_DUMP_ANSWERED) {
             t->depth = s->depth;
             t->interrupt_ns = s->interrupt_ns;
+            t->interrupt_cpu_ns = s->interrupt_cpu_ns;
             memcpy(t->pcs, s->pcs, (size_t)s->depth * sizeof s->pcs[0]);
         }
     }

@@ -10,12 +10,14 @@
  * interrupted context (libunwind, DWARF, first frame from the ucontext) into
  * its slot and goes back to what it was doing. A thread is interrupted only
  * for its own unwind: nobody waits for anybody else, so there is no pause
- * that grows with the number of threads.
+ * that grows with the number of threads. Signals go out a few per CPU at a
+ * time (a window that moves as answers come in), so that a thousand threads
+ * are not all woken at once to queue for the CPUs and the loader's lock.
  *
  * Threads that cannot answer are reported, never waited on forever: a
  * thread that blocks the signal (seen in /proc's SigBlk before sending) is
- * not signalled at all; one that does not answer by the deadline is marked
- * "timeout". A late answer (a blocked signal delivered after the capture,
+ * not signalled at all; one that does not answer by the deadline (the
+ * timeout after the last signal went out) is marked "timeout". A late answer (a blocked signal delivered after the capture,
  * or a straggler) carries an old generation and is dropped; the slot block
  * it would have written is freed only once no handler can still hold it.
  *
@@ -63,7 +65,8 @@ typedef struct pprofd__thread_snapshot {
     char state;                 /* /proc stat state letter, read before signalling */
     int server;                 /* one of pprofd's own threads (threads.h) */
     int64_t user_ns, system_ns; /* CPU time from /proc stat (clock-tick resolution) */
-    int64_t interrupt_ns;       /* time spent in our handler (ANSWERED only) */
+    int64_t interrupt_ns;       /* wall time in our handler (ANSWERED only) */
+    int64_t interrupt_cpu_ns;   /* CPU time in our handler (ANSWERED only) */
     int depth;
     uintptr_t pcs[PPROFD_MAX_DEPTH]; /* leaf first; pcs[0] exact, others call sites */
 } pprofd__thread_snapshot;
