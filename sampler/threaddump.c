@@ -52,6 +52,9 @@
 /* When no answer comes for this long, the window widens by its size, so
  * that threads that will never answer cannot stall the sending. */
 #define WINDOW_PATIENCE_MS 5
+/* While waiting for the last answers, how often to look for threads that
+ * exited or blocked the signal since they were signalled. */
+#define RECHECK_MS 20
 
 enum { WAITING, WRITING, DONE, ABANDONED };
 
@@ -454,6 +457,28 @@ static int send_dump_signal(pid_t pid, pid_t tid, int sig, uint32_t generation, 
     return (int)syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, &si);
 }
 
+/* Give up on signalled threads that cannot answer: gone from /proc, or now
+ * blocking the signal (unless told to wait for those too). Returns how many
+ * were given up. O(unanswered) /proc reads. */
+static int resolve_silent(slot_block *b, pprofd__thread_snapshot *snaps, int n, int sig,
+                          int wait_for_blocked)
+{
+    int resolved = 0;
+    for (int i = 0; i < n; i++) {
+        if (snaps[i].outcome != PPROFD_DUMP_ANSWERED || atomic_load(&b->slots[i].phase) != WAITING)
+            continue;
+        pprofd__dump_outcome o = check_mask(snaps[i].tid, sig);
+        if (o != PPROFD_DUMP_GONE && (o != PPROFD_DUMP_BLOCKED || wait_for_blocked))
+            continue;
+        int expected = WAITING;
+        if (atomic_compare_exchange_strong(&b->slots[i].phase, &expected, ABANDONED)) {
+            snaps[i].outcome = o;
+            resolved++;
+        }
+    }
+    return resolved;
+}
+
 typedef struct sending_state {
     slot_block *b;
     pid_t pid;
@@ -497,6 +522,12 @@ int pprofd__thread_dump_capture(pprofd__thread_dump *out, const pprofd__dump_opt
     pprofd__thread_snapshot *snaps = NULL;
     int n = 0;
 
+    /* Threads still inside our handler from the capture before have every
+     * signal blocked, and would look like threads that block ours: let them
+     * leave first (they are a few microseconds from it, unless preempted;
+     * bounded). */
+    for (int i = 0; i < 100 && atomic_load(&handlers_inside) != 0; i++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
     reap_retired();
     if (!still_ours(sig)) {
         rc = -EBUSY;
@@ -570,11 +601,20 @@ int pprofd__thread_dump_capture(pprofd__thread_dump *out, const pprofd__dump_opt
         }
     }
     int sent = st.sent;
-    /* The deadline counts from the last signal sent. */
+    /* The deadline counts from the last signal sent. While answers are
+     * missing, look every RECHECK_MS for threads that will not answer: a
+     * thread that exited (its pending signal died with it) or that has
+     * blocked the signal since. Without this, any thread exiting during a
+     * capture would cost the whole timeout. */
     int64_t deadline = monotonic_ns() + (int64_t)timeout_ms * 1000000;
-    int seen;
-    while ((seen = atomic_load(&b->answered)) < sent && monotonic_ns() < deadline)
-        wait_for_answer(b, seen, deadline - monotonic_ns());
+    int seen, resolved = 0;
+    while ((seen = atomic_load(&b->answered)) + resolved < sent) {
+        int64_t left = deadline - monotonic_ns();
+        if (left <= 0)
+            break;
+        if (!wait_for_answer(b, seen, left < RECHECK_MS * 1000000ll ? left : RECHECK_MS * 1000000ll))
+            resolved += resolve_silent(b, snaps, n, sig, skip_blocked_check);
+    }
 
     for (int i = 0; i < n; i++) {
         pprofd__thread_snapshot *t = &snaps[i];

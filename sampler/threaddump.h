@@ -15,8 +15,10 @@
  * are not all woken at once to queue for the CPUs and the loader's lock.
  *
  * Threads that cannot answer are reported, never waited on forever: a
- * thread that blocks the signal (seen in /proc's SigBlk before sending) is
- * not signalled at all; one that does not answer by the deadline (the
+ * thread that blocks the signal (seen in /proc's SigBlk before sending, and
+ * again once the others are signalled: a thread inside a signal handler
+ * blocks signals for that long) is not signalled at all; one that exits or
+ * blocks the signal after being signalled is noticed while waiting; one that does not answer by the deadline (the
  * timeout after the last signal went out) is marked "timeout". A late answer (a blocked signal delivered after the capture,
  * or a straggler) carries an old generation and is dropped; the slot block
  * it would have written is freed only once no handler can still hold it.
@@ -82,7 +84,8 @@ typedef struct pprofd__thread_dump {
 typedef struct pprofd__dump_options {
     int timeout_ms; /* 0: the default, 1000 */
     /* Tests only: signal threads even when /proc says they block the
-     * signal (exercises the timeout and late-answer paths). */
+     * signal, and wait for them until the deadline (exercises the timeout
+     * and late-answer paths). */
     int skip_blocked_check;
 } pprofd__dump_options;
 

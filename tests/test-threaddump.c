@@ -244,12 +244,14 @@ int main(void)
     CHECK(find_tid(&d, blocker)->depth == 0);
     pprofd__thread_dump_free(&d);
 
-    /* 2. Signalled despite blocking: no answer, and the capture returns at
-     * its deadline (no time is asserted: it returns, that is the point). */
+    /* 2. Signalled despite blocking, and waited for: no answer, and the
+     * capture returns at its deadline (no time is asserted: it returns,
+     * that is the point). */
     uint64_t stale_before = pprofd__thread_dump_stale_answers();
     pprofd__dump_options signal_anyway = {.timeout_ms = 200, .skip_blocked_check = 1};
     CHECK(pprofd__thread_dump_capture(&d, &signal_anyway) == 0);
-    CHECK(find_tid(&d, blocker)->outcome == PPROFD_DUMP_TIMEOUT);
+    CHECK_MSG(find_tid(&d, blocker)->outcome == PPROFD_DUMP_TIMEOUT, "blocker: %s",
+              pprofd__dump_outcome_text(find_tid(&d, blocker)->outcome));
     CHECK(find_tid(&d, blocker)->depth == 0);
     pprofd__thread_dump_free(&d);
 
