@@ -227,8 +227,23 @@ static void warm_up_unwinder(void)
         ;
 }
 
+/* In a child of fork() only the forking thread exists: a capture the parent
+ * had in progress (capture_lock held by another thread, a block published,
+ * handlers counted inside) will never finish there. Start from clean; the
+ * parent's blocks stay mapped in the child, unused (a small leak, once per
+ * fork during a capture). */
+static void reset_after_fork(void)
+{
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    capture_lock = fresh;
+    atomic_store(&current_block, NULL);
+    atomic_store(&handlers_inside, 0);
+    retired = NULL;
+}
+
 static void choose_signal(void)
 {
+    pthread_atfork(NULL, NULL, reset_after_fork);
     warm_up_unwinder();
     /* From the top: hosts and libraries that use real-time signals tend to
      * take them from SIGRTMIN up. Never one with a handler already. */

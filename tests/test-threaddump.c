@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -287,7 +288,22 @@ int main(void)
     }
     pprofd__thread_dump_free(&d);
 
-    /* 5. threadcreate: main made 5 threads at one call site and 1 at
+    /* 5. A child of fork() has one thread, and dumps it. */
+    if (!UNDER_TSAN) {
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+            pprofd__thread_dump cd;
+            int ok = pprofd__thread_dump_capture(&cd, NULL) == 0 && cd.count == 1 &&
+                     cd.threads[0].outcome == PPROFD_DUMP_SELF && cd.threads[0].depth > 0;
+            _exit(ok ? 0 : 1);
+        }
+        int status;
+        CHECK(waitpid(child, &status, 0) == child);
+        CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    }
+
+    /* 6. threadcreate: main made 5 threads at one call site and 1 at
      * another. */
     creations made = {.function = "main"};
     pprofd__stacktab_foreach(pprofd__threadcreate_stacks(), count_creations, &made);
