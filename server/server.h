@@ -1,9 +1,13 @@
 /*
  * server — internals shared by http.c, handlers.c and text.c.
  *
- * Threading: libmicrohttpd runs one thread per connection (plus its
- * listener), so a handler may block for the length of a CPU profile without
- * holding up other clients. Handlers run on those threads only.
+ * Threading: libmicrohttpd runs a small pool of epoll threads that answer
+ * quick requests inline. A request that may take long (a CPU profile, any
+ * `seconds=` delta, a thread capture) is suspended and its handler runs on
+ * a worker thread of its own, so it may block (pprofd__wait) without
+ * holding up other clients. Handlers are written the same either way:
+ * pprofd__respond_* either queues the response or, on a worker, keeps it
+ * until the connection is resumed.
  */
 #ifndef PPROFD_SERVER_H
 #define PPROFD_SERVER_H
@@ -26,6 +30,7 @@ struct pprofd_server {
     int cpu_hz;
     int max_seconds;
     _Atomic int stopping;  /* set by pprofd_stop; long handlers poll it */
+    _Atomic int workers;   /* long requests running on worker threads */
 };
 
 /* One request, from the first callback to completion. */
@@ -37,6 +42,12 @@ typedef struct pprofd__request {
     char *body;           /* POST body (symbol) */
     size_t body_len;
     int body_too_large;
+    /* Set while the handler runs on a worker: responses are kept here and
+     * queued when the connection is resumed. */
+    int deferred;
+    int answered;                   /* the worker has finished */
+    unsigned deferred_status;
+    struct MHD_Response *deferred_response; /* NULL + answered: close */
 } pprofd__request;
 
 typedef enum MHD_Result (*pprofd__handler)(pprofd__request *req);

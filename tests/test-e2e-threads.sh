@@ -58,8 +58,8 @@ host_total=$(awk -F'|' '$2 == 0 { s += $3 } END { print s + 0 }' <<<"$lines")
 server_total=$(awk -F'|' '$2 == 1 { s += $3 } END { print s + 0 }' <<<"$lines")
 [ "$host_total" = "$host_before" ] ||
     fail "threads profile counts $host_total host threads, /proc/PID/task has $host_before"
-[ "$server_total" -ge 2 ] || fail "the server's threads (listener, this connection) are not marked: $server_total"
-grep -q '^MHD-connection|1|1|.*pprofd__thread_dump_capture' <<<"$lines" ||
+[ "$server_total" -ge 2 ] || fail "the server's threads (its pool, this request's worker) are not marked: $server_total"
+grep -q '^MHD-[a-z]*|1|1|.*pprofd__thread_dump_capture' <<<"$lines" ||
     fail "the serving thread is not shown capturing"
 pass "threads profile: $host_total host threads as in /proc, $server_total server threads marked"
 
@@ -106,10 +106,12 @@ fetch "$BASE/threads?debug=2" "$WORK/dump.txt"
 for t in /proc/"$SERVER_PID"/task/*; do
     tid=${t##*/}
     read -r name <"$t/comm"
-    case "$name" in MHD-connection) continue ;; esac # comes and goes with requests
+    case "$name" in MHD-*) continue ;; esac # the server's: some come and go with requests
     grep -q "^thread $tid \"$name\"\( (pprofd server)\)\? \[[A-Z] ([a-z ]*), user [0-9.]*s, system [0-9.]*s\]:$" \
         "$WORK/dump.txt" || fail "debug=2 lacks thread $tid \"$name\": $(head -c 600 "$WORK/dump.txt")"
 done
+grep -q '^thread [0-9]* "MHD-[a-z]*" (pprofd server) \[' "$WORK/dump.txt" ||
+    fail "debug=2: the server's threads are not marked"
 grep -A2 '"pipe-reader"' "$WORK/dump.txt" | grep -q "^read_pipe_forever()$" ||
     grep -A4 '"pipe-reader"' "$WORK/dump.txt" | grep -q "^read_pipe_forever()$" ||
     fail "debug=2: pipe-reader's frames"
@@ -138,24 +140,25 @@ top=$(pprof_top "$WORK/threadcreate.out")
 pass "threadcreate counts the threads made at each call site"
 
 # Deltas: one more thread during the window, from spawn_late. The signal
-# goes once both requests have a connection thread and a second more (their
-# first snapshot is taken right after the request is read; the machine may
-# be slow, so no tighter timing is assumed).
-connections() {
+# goes once both requests have a thread of their own (the server runs
+# long requests on worker threads, named after the MHD thread that starts
+# them) and a second more: their first snapshot is taken right after the
+# request is read; the machine may be slow, so no tighter timing is assumed.
+server_threads() {
     local n=0 t name
     for t in /proc/"$SERVER_PID"/task/*; do
         read -r name <"$t/comm" 2>/dev/null || continue
-        if [ "$name" = MHD-connection ]; then n=$((n + 1)); fi
+        case "$name" in MHD-*) n=$((n + 1)) ;; esac
     done
     echo $n
 }
-idle_connections=$(connections)
+idle_server_threads=$(server_threads)
 curl -s --max-time 60 -o "$WORK/tc-delta.out" -D "$WORK/tc-delta.h" "$BASE/threadcreate?seconds=4" &
 tc=$!
 curl -s --max-time 60 -o "$WORK/th-delta.out" -D "$WORK/th-delta.h" "$BASE/threads?seconds=4" &
 th=$!
 for _ in $(seq 1 100); do
-    [ "$(connections)" -ge $((idle_connections + 2)) ] && break
+    [ "$(server_threads)" -ge $((idle_server_threads + 2)) ] && break
     sleep 0.02
 done
 sleep 1
