@@ -7,11 +7,7 @@ HOST=$BUILD/tests/host-threads_host
 LIB=$BUILD/libpprofd.so
 
 start_server env LD_PRELOAD="$LIB" PPROFD_ADDR=127.0.0.1:0 "$HOST"
-for _ in $(seq 1 200); do
-    grep -q '^ready$' "$SERVER_LOG" && break
-    sleep 0.05
-done
-grep -q '^ready$' "$SERVER_LOG" || fail "host never said ready"
+wait_for_output '^ready$'
 
 # summarize PROFILE: one line per sample, "thread|server|count|frames|reason",
 # from go tool pprof -traces (names from the profile only).
