@@ -254,6 +254,8 @@ static void *worker_main(void *arg)
 {
     worker_job job = *(worker_job *)arg;
     free(arg);
+    /* Thread dumps show this name (libmicrohttpd's would be inherited). */
+    pthread_setname_np(pthread_self(), "pprofd-worker");
     pprofd__request *req = job.req;
     pprofd_server *s = req->server;
     if (job.ep->handle(req) == MHD_NO && req->deferred_response) {

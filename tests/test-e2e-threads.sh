@@ -29,12 +29,13 @@ summarize_traces() {
         END { flush() }'
 }
 
-# Host threads: every task of the process but the server's (MHD-*).
+# Host threads: every task of the process but the server's (libmicrohttpd's
+# MHD-* and our pprofd-worker).
 host_tasks() {
     local n=0 t name
     for t in /proc/"$SERVER_PID"/task/*; do
         read -r name <"$t/comm" || continue
-        case "$name" in MHD-*) ;; *) n=$((n + 1)) ;; esac
+        case "$name" in MHD-* | pprofd-*) ;; *) n=$((n + 1)) ;; esac
     done
     echo $n
 }
@@ -55,7 +56,7 @@ server_total=$(awk -F'|' '$2 == 1 { s += $3 } END { print s + 0 }' <<<"$lines")
 [ "$host_total" = "$host_before" ] ||
     fail "threads profile counts $host_total host threads, /proc/PID/task has $host_before"
 [ "$server_total" -ge 2 ] || fail "the server's threads (its pool, this request's worker) are not marked: $server_total"
-grep -q '^MHD-[a-z]*|1|1|.*pprofd__thread_dump_capture' <<<"$lines" ||
+grep -qE '^(MHD-[a-z]*|pprofd-worker)\|1\|1\|.*pprofd__thread_dump_capture' <<<"$lines" ||
     fail "the serving thread is not shown capturing"
 pass "threads profile: $host_total host threads as in /proc, $server_total server threads marked"
 
@@ -102,11 +103,11 @@ fetch "$BASE/threads?debug=2" "$WORK/dump.txt"
 for t in /proc/"$SERVER_PID"/task/*; do
     tid=${t##*/}
     read -r name <"$t/comm"
-    case "$name" in MHD-*) continue ;; esac # the server's: some come and go with requests
+    case "$name" in MHD-* | pprofd-*) continue ;; esac # the server's: some come and go with requests
     grep -q "^thread $tid \"$name\"\( (pprofd server)\)\? \[[A-Z] ([a-z ]*), user [0-9.]*s, system [0-9.]*s\]:$" \
         "$WORK/dump.txt" || fail "debug=2 lacks thread $tid \"$name\": $(head -c 600 "$WORK/dump.txt")"
 done
-grep -q '^thread [0-9]* "MHD-[a-z]*" (pprofd server) \[' "$WORK/dump.txt" ||
+grep -qE '^thread [0-9]* "(MHD-[a-z]*|pprofd-worker)" \(pprofd server\) \[' "$WORK/dump.txt" ||
     fail "debug=2: the server's threads are not marked"
 # The thread's whole block: how many libc frames (inlined ones too) sit
 # above read_pipe_forever depends on libc's debug info being installed.
@@ -138,14 +139,13 @@ pass "threadcreate counts the threads made at each call site"
 
 # Deltas: one more thread during the window, from spawn_late. The signal
 # goes once both requests have a thread of their own (the server runs
-# long requests on worker threads, named after the MHD thread that starts
-# them) and a second more: their first snapshot is taken right after the
+# long requests on worker threads named pprofd-worker) and a second more: their first snapshot is taken right after the
 # request is read; the machine may be slow, so no tighter timing is assumed.
 server_threads() {
     local n=0 t name
     for t in /proc/"$SERVER_PID"/task/*; do
         read -r name <"$t/comm" 2>/dev/null || continue
-        case "$name" in MHD-*) n=$((n + 1)) ;; esac
+        case "$name" in MHD-* | pprofd-*) n=$((n + 1)) ;; esac
     done
     echo $n
 }
