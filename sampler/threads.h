@@ -11,6 +11,12 @@
  * unregistering and walking take no lock and never allocate, so walking is
  * async-signal-safe. Hooks run in the thread concerned, in normal (not
  * signal) context.
+ *
+ * threadcreate: the interposer also records the stack that called
+ * pthread_create (libunwind, in the creating thread, normal context) in a
+ * stack table whose counters[PPROFD_THREADCREATE_COUNT] counts the threads
+ * created from that stack. Entries are never removed: the counts are
+ * cumulative, as Go's threadcreate profile is.
  */
 #ifndef PPROFD_THREADS_H
 #define PPROFD_THREADS_H
@@ -21,9 +27,15 @@
 
 #define PPROFD_MAX_THREADS 8192
 
+#include "sampler/stacktab.h"
+
+/* pprofd__thread.flags */
+#define PPROFD_THREAD_SERVER 1 /* one of pprofd's own (HTTP server) threads */
+
 typedef struct pprofd__thread {
     _Atomic pid_t tid;  /* 0 = free slot; written by the thread itself */
     pthread_t handle;
+    int flags;          /* PPROFD_THREAD_*; written by the thread before tid */
 } pprofd__thread;
 
 typedef void (*pprofd__thread_hook)(pid_t tid);
@@ -41,5 +53,23 @@ int pprofd__threads_count(void);
 /* Register the calling thread (used for the main thread at load time).
  * Idempotent. */
 void pprofd__threads_register_self(void);
+
+/* Threads the calling thread creates from now on, and the threads those
+ * create, are marked PPROFD_THREAD_SERVER until it calls this with 0. For
+ * pprofd_start() around the server's start, so that thread dumps can tell
+ * the server's threads from the host's. */
+void pprofd__threads_mark_server(int on);
+
+/* Is the calling thread marked PPROFD_THREAD_SERVER? */
+int pprofd__threads_is_server(void);
+
+/* threadcreate: counters[PPROFD_THREADCREATE_COUNT] of each stack that
+ * called pthread_create. Created on first use; never NULL after a thread
+ * was created through the interposer, NULL before if the mmap failed. */
+enum { PPROFD_THREADCREATE_COUNT = 0 };
+pprofd__stacktab *pprofd__threadcreate_stacks(void);
+
+/* Threads created through the interposer since load. */
+long pprofd__threadcreate_total(void);
 
 #endif

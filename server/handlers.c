@@ -12,6 +12,7 @@
 
 #include "sampler/heap.h"
 #include "sampler/stacktab.h"
+#include "server/dump.h"
 #include "server/handlers_cpu.h"
 #include "server/server.h"
 
@@ -157,14 +158,6 @@ static long count_threads(void)
     return n;
 }
 
-/* ---- not yet ---- */
-
-static enum MHD_Result not_implemented(pprofd__request *req)
-{
-    return pprofd__respond_error(req, MHD_HTTP_NOT_IMPLEMENTED,
-                                 "profile \"%s\" is not implemented yet", req->name);
-}
-
 const pprofd__endpoint pprofd__endpoints[] = {
     {"allocs", "A sampling of all past memory allocations", handle_allocs, count_heap, 0},
     {"block",
@@ -173,7 +166,7 @@ const pprofd__endpoint pprofd__endpoints[] = {
      pprofd__handle_block, pprofd__count_contention, 0},
     {"cmdline", "The command line invocation of the current program", handle_cmdline, NULL, 0},
     {"goroutine", "Stack traces of all current threads (Go's name for the threads profile)",
-     not_implemented, count_threads, 0},
+     pprofd__handle_goroutine, count_threads, 0},
     {"heap", "A sampling of memory allocations of live objects. You can specify the gc GET "
              "parameter to run GC before taking the heap sample.",
      handle_heap, count_heap, 0},
@@ -185,9 +178,9 @@ const pprofd__endpoint pprofd__endpoints[] = {
      pprofd__handle_cpu_profile, NULL, 0},
     {"symbol", "Maps program counters to function names (pprof's remote symbolization)",
      pprofd__handle_symbol, NULL, 1},
-    {"threadcreate", "Stack traces that led to the creation of new OS threads", not_implemented,
-     NULL, 0},
-    {"threads", "Stack traces of all current threads", not_implemented, count_threads, 0},
+    {"threadcreate", "Stack traces that led to the creation of new OS threads",
+     pprofd__handle_threadcreate, pprofd__count_threadcreate, 0},
+    {"threads", "Stack traces of all current threads", pprofd__handle_threads, count_threads, 0},
     {0},
 };
 

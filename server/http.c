@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "sampler/heap.h"
+#include "sampler/threads.h"
 #include "server/server.h"
 
 #define PREFIX "/debug/pprof/"
@@ -253,6 +254,8 @@ static void *worker_main(void *arg)
 {
     worker_job job = *(worker_job *)arg;
     free(arg);
+    /* Thread dumps show this name (libmicrohttpd's would be inherited). */
+    pthread_setname_np(pthread_self(), "pprofd-worker");
     pprofd__request *req = job.req;
     pprofd_server *s = req->server;
     if (job.ep->handle(req) == MHD_NO && req->deferred_response) {
@@ -520,6 +523,9 @@ PPROFD_API pprofd_server *pprofd_start(const pprofd_options *opts)
     if (strcmp(asked ? asked + 1 : addr, "0") == 0)
         fprintf(stderr, "pprofd: listening on %s\n", s->addr);
 
+    /* The listener and the connection threads it starts are ours: mark
+     * them so thread dumps can say so. */
+    pprofd__threads_mark_server(1);
     s->daemon = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
         0, NULL, NULL, on_request, s,
@@ -529,6 +535,7 @@ PPROFD_API pprofd_server *pprofd_start(const pprofd_options *opts)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_SECONDS,
         MHD_OPTION_END);
+    pprofd__threads_mark_server(0);
     if (!s->daemon) {
         fprintf(stderr, "pprofd: cannot start the HTTP server on %s\n", s->addr);
         goto fail;
