@@ -66,7 +66,7 @@ __attribute__((noinline)) static void site_b(uintptr_t p, size_t n)
     pprofd__heap_record_alloc((void *)p, n, 0);
 }
 
-static void *worker(void *arg)
+static void work(void *arg)
 {
     uintptr_t base = (uintptr_t)arg << 40;
     uintptr_t live[16] = {0};
@@ -116,18 +116,42 @@ static void *worker(void *arg)
         if (live[i])
             pprofd__heap_record_free((void *)live[i]);
     (void)live_size;
+}
+
+/* The workers live to the end of the process, running one phase per
+ * barrier round: a thread that unwound and then exits runs libunwind's
+ * thread-specific destructor, which TSan (an uninstrumented library taking
+ * a mutex in a TSD destructor) crashes on. Not ours to fix, so avoided. */
+static pthread_barrier_t start_phase, end_phase;
+
+static void *worker(void *arg)
+{
+    for (;;) {
+        pthread_barrier_wait(&start_phase);
+        work(arg);
+        pthread_barrier_wait(&end_phase);
+    }
     return NULL;
 }
 
 static void run(void)
 {
+    static int started;
+    if (!started) {
+        started = 1;
+        CHECK(pthread_barrier_init(&start_phase, NULL, THREADS + 1) == 0);
+        CHECK(pthread_barrier_init(&end_phase, NULL, THREADS + 1) == 0);
+        for (long i = 0; i < THREADS; i++) {
+            pthread_t t;
+            CHECK(pthread_create(&t, NULL, worker, (void *)(i + 1)) == 0);
+            pthread_detach(t);
+        }
+    }
     atomic_store(&running, 1);
-    pthread_t r, t[THREADS];
+    pthread_t r;
     CHECK(pthread_create(&r, NULL, reader, NULL) == 0);
-    for (long i = 0; i < THREADS; i++)
-        CHECK(pthread_create(&t[i], NULL, worker, (void *)(i + 1)) == 0);
-    for (int i = 0; i < THREADS; i++)
-        pthread_join(t[i], NULL);
+    pthread_barrier_wait(&start_phase);
+    pthread_barrier_wait(&end_phase);
     atomic_store(&running, 0);
     pthread_join(r, NULL);
     for (int i = 0; i < MAILBOXES; i++) {
