@@ -19,6 +19,11 @@ static uint64_t hash_stack(const uintptr_t *pcs, int depth, uint64_t key)
         h *= 0xff51afd7ed558ccdull;
         h ^= h >> 32;
     }
+    /* Finalise (murmur3's fmix64): the slot is taken from the low bits, and
+     * stacks that differ only in the key (object size) must not cluster. */
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
     return h ? h : 1;
 }
 

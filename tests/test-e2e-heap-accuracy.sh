@@ -74,6 +74,13 @@ within "$(cum_bytes "$top" delta_site)" "$SITE" 10 || fail "delta: delta_site no
 [ "$(cum_bytes "$top" malloc_site)" = 0 ] || fail "delta: malloc_site did not change, yet: $top"
 pass "heap?seconds=3 shows only what changed"
 
+headers=$(curl -s -D - -o "$WORK/allocs-delta.out" "$BASE/allocs?seconds=1")
+grep -qi '^Content-Disposition: attachment; filename="allocs-delta"' <<<"$headers" ||
+    fail "allocs delta file name: $headers"
+pprof_raw "$WORK/allocs-delta.out" | grep -q '^alloc_objects/count alloc_space/bytes\[dflt\]' ||
+    fail "allocs delta: sample types"
+pass "allocs?seconds=1 is an allocs-delta profile"
+
 for q in "seconds=0" "seconds=-2" "seconds=abc" "seconds=1&debug=1" "seconds=100000"; do
     [ "$(status "$BASE/heap?$q")" = 400 ] || fail "heap?$q is not 400"
     [ "$(status "$BASE/allocs?$q")" = 400 ] || fail "allocs?$q is not 400"
