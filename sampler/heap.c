@@ -9,8 +9,18 @@
  *
  * The live table maps a sampled object's address to its size and stack. It
  * is split into shards, each a chained hash with its own mutex, its nodes
- * from mmap'd slabs. A static byte filter lets free() skip the table for the
- * vast majority of pointers, which were never sampled.
+ * (32 bytes each) from 64 KiB mmap'd slabs. A static byte filter, one
+ * saturating counter per 16-byte granule modulo 16 MiB, lets free() skip
+ * the table for the vast majority of pointers, which were never sampled; a
+ * filter byte and its shard go together, so each byte is written under one
+ * lock only.
+ *
+ * Costs (callgrind, load/callgrind-malloc.sh): the fast paths add 7
+ * instructions to malloc and 8 to free. A sample costs an unwind, a
+ * stack-table probe and a shard lock: about 1.4k instructions, a fraction
+ * of a microsecond, once per 512 KiB allocated at the default rate. Memory:
+ * 4 MiB of fixed tables, then slabs and stack entries as needed, all
+ * within the cap.
  */
 #include <errno.h>
 #include <math.h>
