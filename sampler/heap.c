@@ -58,7 +58,9 @@ typedef struct node {
 typedef struct shard {
     pthread_mutex_t lock;
     node **buckets;       /* mmap'd at init; chains under lock */
-    node *free_nodes;     /* under lock */
+    node *free_nodes;     /* nodes given back; under lock */
+    char *slab_next;      /* never-used nodes of the newest slab; under lock */
+    char *slab_end;
     size_t live;          /* under lock; read relaxed for stats */
 } shard;
 
@@ -257,18 +259,29 @@ static shard *shard_for(size_t filter_index)
     return &shards[filter_index & (SHARDS - 1)];
 }
 
+/* Within a shard (chosen by the low 6 bits of the 16-byte granule), the
+ * next bits: as with the filter, neighbouring objects share bucket pages,
+ * so a program touches as few pages of the bucket arrays as it has heap
+ * (page faults are what a first sample costs most on a VM). */
 static size_t bucket_for(uintptr_t p)
 {
-    uint64_t h = ((uint64_t)p >> 4) * 0xc2b2ae3d27d4eb4full;
-    return (size_t)(h >> 32) & (BUCKETS_PER_SHARD - 1);
+    return (size_t)(p >> 10) & (BUCKETS_PER_SHARD - 1);
 }
 
 /* Called with s->lock held. A new slab is charged to the cap before it is
  * mapped; two shards racing may overshoot it by one slab each, no more.
- * Slabs are never unmapped: a shard keeps its free nodes for later. */
+ * Slabs are never unmapped: a shard keeps its free nodes for later. Nodes
+ * are carved from the slab one at a time, so its pages are touched only as
+ * they are needed (threading a free list through it would fault in every
+ * page of every shard's first slab at the first sample: ~1000 faults). */
 static node *node_alloc(shard *s)
 {
-    if (!s->free_nodes) {
+    if (s->free_nodes) {
+        node *n = s->free_nodes;
+        s->free_nodes = n->next;
+        return n;
+    }
+    if ((size_t)(s->slab_end - s->slab_next) < sizeof(node)) {
         size_t held = FIXED_BYTES + atomic_load_explicit(&live_memory, memory_order_relaxed) +
                       atomic_load_explicit(&heap_stacks.arena_used, memory_order_relaxed);
         if (held + SLAB_BYTES > pprofd__heap_memory_cap())
@@ -279,14 +292,11 @@ static node *node_alloc(shard *s)
             return NULL;
         atomic_fetch_add_explicit(&live_memory, SLAB_BYTES, memory_order_relaxed);
         update_stack_limit();
-        for (size_t off = 0; off + sizeof(node) <= SLAB_BYTES; off += sizeof(node)) {
-            node *n = (node *)(slab + off);
-            n->next = s->free_nodes;
-            s->free_nodes = n;
-        }
+        s->slab_next = slab;
+        s->slab_end = slab + SLAB_BYTES;
     }
-    node *n = s->free_nodes;
-    s->free_nodes = n->next;
+    node *n = (node *)s->slab_next;
+    s->slab_next += sizeof(node);
     return n;
 }
 
