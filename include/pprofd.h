@@ -26,6 +26,8 @@ extern "C" {
 #define PPROFD_API
 #endif
 
+/* The version of this header; CMake reads its number from here (the
+ * project, the soname, pprofd.pc and the CMake package follow it). */
 #define PPROFD_VERSION_MAJOR 0
 #define PPROFD_VERSION_MINOR 1
 #define PPROFD_VERSION_PATCH 0
@@ -87,6 +89,14 @@ PPROFD_API int pprofd_port(const pprofd_server *server);
  * request handler.
  */
 PPROFD_API void pprofd_stop(pprofd_server *server);
+
+/*
+ * The version of the library actually loaded, "MAJOR.MINOR.PATCH". Compare
+ * it with PPROFD_VERSION, the version of this header, to catch a program
+ * built against one pprofd and run with another. Thread-safe and
+ * async-signal-safe: it returns a constant.
+ */
+PPROFD_API const char *pprofd_version(void);
 
 #ifdef __cplusplus
 }

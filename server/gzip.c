@@ -62,7 +62,9 @@ int pprofd__gzip_init(pprofd__gzip *g)
 {
     memset(g, 0, sizeof *g);
     g->sink.append = sink_append;
-    if (deflateInit2(&g->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    /* Level 1, as Go writes its profiles (gzip.BestSpeed): profiles are
+     * requested often and compress well even so. */
+    if (deflateInit2(&g->z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return -1;
     return 0;
 }

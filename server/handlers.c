@@ -319,21 +319,24 @@ static enum MHD_Result not_implemented(pprofd__request *req)
 
 const pprofd__endpoint pprofd__endpoints[] = {
     {"allocs", "A sampling of all past memory allocations", handle_allocs, count_heap, 0},
-    {"block", "Stack traces that led to blocking on synchronization primitives",
-     not_implemented, NULL, 0},
+    {"block",
+     "Stack traces that led to blocking on synchronization primitives (not recorded yet: "
+     "always empty)",
+     pprofd__handle_block, pprofd__count_contention, 0},
     {"cmdline", "The command line invocation of the current program", handle_cmdline, NULL, 0},
     {"goroutine", "Stack traces of all current threads (Go's name for the threads profile)",
      not_implemented, count_threads, 0},
     {"heap", "A sampling of memory allocations of live objects. You can specify the gc GET "
              "parameter to run GC before taking the heap sample.",
      handle_heap, count_heap, 0},
-    {"mutex", "Stack traces of holders of contended mutexes", not_implemented, NULL, 0},
+    {"mutex", "Stack traces of holders of contended mutexes (not recorded yet: always empty)",
+     pprofd__handle_mutex, pprofd__count_contention, 0},
     {"profile", "CPU profile. You can specify the duration in the seconds GET parameter. After "
                 "you get the profile file, use the go tool pprof command to investigate the "
                 "profile.",
      not_implemented, NULL, 0},
     {"symbol", "Maps program counters to function names (pprof's remote symbolization)",
-     not_implemented, NULL, 1},
+     pprofd__handle_symbol, NULL, 1},
     {"threadcreate", "Stack traces that led to the creation of new OS threads", not_implemented,
      NULL, 0},
     {"threads", "Stack traces of all current threads", not_implemented, count_threads, 0},

@@ -3,14 +3,21 @@
  * start/stop API.
  *
  * The listening socket is ours (so a taken port is reported with its
- * errno); libmicrohttpd runs a thread per connection on it. Routing: only
- * /debug/pprof/<name>; GET and HEAD everywhere, POST where an endpoint
- * allows it (symbol); 405 otherwise.
+ * errno). libmicrohttpd serves it with a pool of epoll threads: under many
+ * concurrent keep-alive clients (hey's 50) a thread per connection spends
+ * the machine on context switches. Long requests leave the pool: the
+ * connection is suspended, a detached worker thread runs the handler, and
+ * the response is queued when the worker resumes the connection (the
+ * pattern libmicrohttpd documents for suspend/resume).
+ *
+ * Routing: only /debug/pprof/<name>; GET and HEAD everywhere, POST where an
+ * endpoint allows it (symbol); 405 otherwise.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +32,7 @@
 #define PREFIX "/debug/pprof/"
 #define MAX_BODY (1u << 20)
 #define MAX_CONNECTIONS 256
+#define POOL_THREADS 2
 #define IDLE_TIMEOUT_SECONDS 60
 #define DEFAULT_ADDR "127.0.0.1:1234"
 
@@ -40,6 +48,25 @@ static void add_common_headers(struct MHD_Response *r)
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 }
 
+/* Queue r now, or keep it for the resume when running on a worker. Takes
+ * over the caller's reference to r. */
+static enum MHD_Result queue_response(pprofd__request *req, unsigned status,
+                                      struct MHD_Response *r)
+{
+    if (req->deferred) {
+        if (req->deferred_response) /* a handler answered twice: keep the first */
+            MHD_destroy_response(r);
+        else {
+            req->deferred_status = status;
+            req->deferred_response = r;
+        }
+        return MHD_YES;
+    }
+    enum MHD_Result ok = MHD_queue_response(req->conn, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
 enum MHD_Result pprofd__respond_text(pprofd__request *req, unsigned status,
                                      const char *content_type, const char *body, size_t len)
 {
@@ -49,9 +76,7 @@ enum MHD_Result pprofd__respond_text(pprofd__request *req, unsigned status,
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", content_type);
     add_common_headers(r);
-    enum MHD_Result ok = MHD_queue_response(req->conn, status, r);
-    MHD_destroy_response(r);
-    return ok;
+    return queue_response(req, status, r);
 }
 
 enum MHD_Result pprofd__respond_error(pprofd__request *req, unsigned status, const char *fmt, ...)
@@ -76,9 +101,7 @@ enum MHD_Result pprofd__respond_error(pprofd__request *req, unsigned status, con
     add_common_headers(r);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(r, "Allow", "GET, HEAD");
-    enum MHD_Result ok = MHD_queue_response(req->conn, status, r);
-    MHD_destroy_response(r);
-    return ok;
+    return queue_response(req, status, r);
 }
 
 /* The body of a profile response: compressed bytes, served by callback. */
@@ -135,9 +158,7 @@ enum MHD_Result pprofd__respond_profile(pprofd__request *req, const char *filena
     MHD_add_response_header(r, "Content-Type", "application/octet-stream");
     MHD_add_response_header(r, "Content-Disposition", disposition);
     add_common_headers(r);
-    enum MHD_Result ok = MHD_queue_response(req->conn, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return ok;
+    return queue_response(req, MHD_HTTP_OK, r);
 }
 
 const char *pprofd__query(pprofd__request *req, const char *key)
@@ -213,15 +234,86 @@ int pprofd__wait(pprofd__request *req, long ms)
     }
 }
 
+/* Requests that wait (a profile window, a delta) or stop threads. */
+static int may_take_long(pprofd__request *req)
+{
+    static const char *const slow[] = {"profile", "threads", "goroutine", NULL};
+    for (int i = 0; slow[i]; i++)
+        if (strcmp(req->name, slow[i]) == 0)
+            return 1;
+    return pprofd__query(req, "seconds") != NULL;
+}
+
+typedef struct worker_job {
+    pprofd__request *req;
+    const pprofd__endpoint *ep;
+} worker_job;
+
+static void *worker_main(void *arg)
+{
+    worker_job job = *(worker_job *)arg;
+    free(arg);
+    pprofd__request *req = job.req;
+    pprofd_server *s = req->server;
+    if (job.ep->handle(req) == MHD_NO && req->deferred_response) {
+        MHD_destroy_response(req->deferred_response);
+        req->deferred_response = NULL;
+    }
+    req->answered = 1;
+    MHD_resume_connection(req->conn);
+    atomic_fetch_sub(&s->workers, 1);
+    return NULL;
+}
+
+static enum MHD_Result run_on_worker(pprofd__request *req, const pprofd__endpoint *ep)
+{
+    worker_job *job = malloc(sizeof *job);
+    if (!job)
+        return pprofd__respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    job->req = req;
+    job->ep = ep;
+    req->deferred = 1;
+    atomic_fetch_add(&req->server->workers, 1);
+    MHD_suspend_connection(req->conn);
+
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    int rc = pthread_create(&t, &attr, worker_main, job);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        free(job);
+        MHD_resume_connection(req->conn);
+        atomic_fetch_sub(&req->server->workers, 1);
+        req->deferred = 0;
+        return pprofd__respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                     "cannot start a worker thread: %s", strerror(rc));
+    }
+    return MHD_YES;
+}
+
+/* Called again after a worker resumed the connection. */
+static enum MHD_Result finish_deferred(pprofd__request *req)
+{
+    struct MHD_Response *r = req->deferred_response;
+    req->deferred_response = NULL;
+    if (!r)
+        return MHD_NO; /* the handler failed hard: close the connection */
+    enum MHD_Result ok = MHD_queue_response(req->conn, req->deferred_status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
 static enum MHD_Result dispatch(pprofd__request *req, const char *url)
 {
     size_t plen = strlen(PREFIX);
     if (strcmp(url, "/debug/pprof") == 0) {
         struct MHD_Response *r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        if (!r)
+            return MHD_NO;
         MHD_add_response_header(r, "Location", PREFIX);
-        enum MHD_Result ok = MHD_queue_response(req->conn, MHD_HTTP_MOVED_PERMANENTLY, r);
-        MHD_destroy_response(r);
-        return ok;
+        return queue_response(req, MHD_HTTP_MOVED_PERMANENTLY, r);
     }
     if (strncmp(url, PREFIX, plen) != 0)
         return pprofd__respond_error(req, MHD_HTTP_NOT_FOUND, "404 page not found");
@@ -241,6 +333,8 @@ static enum MHD_Result dispatch(pprofd__request *req, const char *url)
     if (req->body_too_large)
         return pprofd__respond_error(req, MHD_HTTP_CONTENT_TOO_LARGE,
                                      "request body exceeds %u bytes", MAX_BODY);
+    if (ep && may_take_long(req))
+        return run_on_worker(req, ep);
     return ep ? ep->handle(req) : pprofd__handle_index(req);
 }
 
@@ -278,6 +372,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (req->deferred)
+        return req->answered ? finish_deferred(req) : MHD_YES;
     return dispatch(req, url);
 }
 
@@ -289,6 +385,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     pprofd__request *req = *con_cls;
     if (req) {
+        if (req->deferred_response)
+            MHD_destroy_response(req->deferred_response);
         free(req->body);
         free(req);
         *con_cls = NULL;
@@ -425,10 +523,10 @@ PPROFD_API pprofd_server *pprofd_start(const pprofd_options *opts)
         fprintf(stderr, "pprofd: listening on %s\n", s->addr);
 
     s->daemon = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-            MHD_USE_ITC,
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
         0, NULL, NULL, on_request, s,
         MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)POOL_THREADS,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_SECONDS,
@@ -461,6 +559,13 @@ PPROFD_API void pprofd_stop(pprofd_server *s)
         return;
     }
     atomic_store(&s->stopping, 1);
+    /* libmicrohttpd must not be stopped with connections suspended: let the
+     * workers see `stopping` (pprofd__wait polls it every 100 ms) and
+     * resume theirs first. */
+    while (atomic_load(&s->workers) > 0) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     /* Quiesce first: it hands the listening socket back, so it is closed
      * exactly once, by us. */
     int fd = MHD_quiesce_daemon(s->daemon);

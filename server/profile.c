@@ -132,6 +132,8 @@ typedef struct func_rec {
 typedef struct mapping_rec {
     uint64_t start, limit, offset;
     int64_t filename, build_id;
+    int64_t path;     /* as /proc/self/maps says it, for the symbolizer */
+    int has_locations;
     pprofd__object_info info;
 } mapping_rec;
 
@@ -429,6 +431,16 @@ static const char *build_id_for(const build_ids *ids, uintptr_t start, uintptr_t
     return "";
 }
 
+/* A file deleted or replaced since it was mapped shows in /proc/self/maps
+ * as "PATH (deleted)"; the mapping names PATH, as Go's profiles do. */
+static void trim_deleted(char *path)
+{
+    static const char suffix[] = " (deleted)";
+    size_t len = strlen(path), n = sizeof suffix - 1;
+    if (len > n && strcmp(path + len - n, suffix) == 0)
+        path[len - n] = 0;
+}
+
 static void read_mappings(pprofd__profile *p)
 {
     FILE *f = fopen("/proc/self/maps", "re");
@@ -441,6 +453,7 @@ static void read_mappings(pprofd__profile *p)
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = 0;
+    trim_deleted(exe); /* compared with mapping names, trimmed the same way */
 
     char line[4096 + 256];
     while (fgets(line, sizeof line, f)) {
@@ -460,9 +473,10 @@ static void read_mappings(pprofd__profile *p)
         m->start = start;
         m->limit = end;
         m->offset = offset;
+        m->path = intern(p, path); /* the symbolizer knows "PATH (deleted)" */
+        trim_deleted(path);
         m->filename = intern(p, path);
         m->build_id = intern(p, ids ? build_id_for(ids, start, end) : "");
-        pprofd__symbols_object_info(path, &m->info);
         /* pprof takes the first mapping as the main binary. */
         if (exe[0] && strcmp(path, exe) == 0 && p->mappings.len > 1) {
             mapping_rec tmp = *m;
@@ -557,6 +571,8 @@ static void symbolize_locations(pprofd__profile *p)
             continue;
         }
         l->mapping_id = mapping_for(p, l->address);
+        if (l->mapping_id)
+            VEC_AT(p->mappings, mapping_rec, l->mapping_id - 1).has_locations = 1;
         symbolize_ctx c = {p, l};
         pprofd__symbolize((uintptr_t)l->address, add_lines, &c);
     }
@@ -568,6 +584,14 @@ int pprofd__profile_encode(pprofd__profile *p, pprofd__gzip *g)
 {
     read_mappings(p);
     symbolize_locations(p);
+    /* Flags only where a location falls: they cost opening the object's
+     * DWARF (libm's, say, inflated from a debug file) and say nothing
+     * about a mapping that no sample touches. */
+    for (size_t i = 0; i < p->mappings.len && !p->failed; i++) {
+        mapping_rec *m = &VEC_AT(p->mappings, mapping_rec, i);
+        if (m->has_locations)
+            pprofd__symbols_object_info(VEC_AT(p->strings, char *, m->path), &m->info);
+    }
     if (p->failed)
         return -1;
 

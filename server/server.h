@@ -1,9 +1,13 @@
 /*
  * server — internals shared by http.c, handlers.c and text.c.
  *
- * Threading: libmicrohttpd runs one thread per connection (plus its
- * listener), so a handler may block for the length of a CPU profile without
- * holding up other clients. Handlers run on those threads only.
+ * Threading: libmicrohttpd runs a small pool of epoll threads that answer
+ * quick requests inline. A request that may take long (a CPU profile, any
+ * `seconds=` delta, a thread capture) is suspended and its handler runs on
+ * a worker thread of its own, so it may block (pprofd__wait) without
+ * holding up other clients. Handlers are written the same either way:
+ * pprofd__respond_* either queues the response or, on a worker, keeps it
+ * until the connection is resumed.
  */
 #ifndef PPROFD_SERVER_H
 #define PPROFD_SERVER_H
@@ -27,6 +31,7 @@ struct pprofd_server {
     int cpu_hz;
     int max_seconds;
     _Atomic int stopping;  /* set by pprofd_stop; long handlers poll it */
+    _Atomic int workers;   /* long requests running on worker threads */
 };
 
 /* One request, from the first callback to completion. */
@@ -38,6 +43,12 @@ typedef struct pprofd__request {
     char *body;           /* POST body (symbol) */
     size_t body_len;
     int body_too_large;
+    /* Set while the handler runs on a worker: responses are kept here and
+     * queued when the connection is resumed. */
+    int deferred;
+    int answered;                   /* the worker has finished */
+    unsigned deferred_status;
+    struct MHD_Response *deferred_response; /* NULL + answered: close */
 } pprofd__request;
 
 typedef enum MHD_Result (*pprofd__handler)(pprofd__request *req);
@@ -53,6 +64,12 @@ typedef struct pprofd__endpoint {
 /* Every endpoint, in index order; ends with a zeroed entry. */
 extern const pprofd__endpoint pprofd__endpoints[];
 const pprofd__endpoint *pprofd__endpoint_find(const char *name);
+
+/* mutex and block (handlers_contention.c): valid, empty until contention
+ * profiling exists; the count for the index page is 0. */
+enum MHD_Result pprofd__handle_mutex(pprofd__request *req);
+enum MHD_Result pprofd__handle_block(pprofd__request *req);
+long pprofd__count_contention(void);
 
 /* Responses. Each queues a response and returns MHD's result. */
 enum MHD_Result pprofd__respond_error(pprofd__request *req, unsigned status, const char *fmt, ...)
@@ -79,6 +96,9 @@ int pprofd__wait(pprofd__request *req, long ms);
 
 /* Index page (text.c). */
 enum MHD_Result pprofd__handle_index(pprofd__request *req);
+
+/* pprof's remote symbolization, GET and POST (handlers_symbol.c). */
+enum MHD_Result pprofd__handle_symbol(pprofd__request *req);
 
 /* One heap stack's raw sampled counters (sampler/heap.h order), as copied
  * by a request. */

@@ -75,6 +75,8 @@ enum MHD_Result pprofd__handle_index(pprofd__request *req)
     for (const pprofd__endpoint *ep = pprofd__endpoints; ep->name; ep++)
         sb_printf(&b, "<li><div class=profile-name>%s: </div> %s</li>\n", ep->name,
                   ep->description);
+    sb_printf(&b, "<p>Contention profiling does not exist in pprofd yet: mutex and block "
+                  "answer valid profiles with no samples.</p>\n");
     pprofd__heap_stats hs;
     pprofd__heap_get_stats(&hs);
     sb_printf(&b,

@@ -45,6 +45,17 @@ start_server() {
     BASE=http://127.0.0.1:$PORT/debug/pprof
 }
 
+# wait_for_output PATTERN: until the server's output has a line matching
+# PATTERN (grep -E), for at most 60 seconds.
+wait_for_output() {
+    for _ in $(seq 1 600); do
+        grep -qE "$1" "$SERVER_LOG" && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || fail "server exited while waiting for '$1'"
+        sleep 0.1
+    done
+    fail "server never printed '$1'"
+}
+
 stop_server() {
     kill "$SERVER_PID"
     local rc=0
@@ -85,4 +96,24 @@ pprof_top() {
 # value_of_function TOPOUTPUT NAME: the flat value pprof -top gives NAME.
 flat_of() {
     awk -v n="$2" '$6 == n { print $1 }' <<<"$1"
+}
+
+# fetch_until URL FILE NAME...: fetch URL into FILE until go tool pprof
+# names every NAME (sampling is random and the machine may be slow), for
+# at most 60 seconds. Never a fixed sleep: a loaded CI machine is slow.
+fetch_until() {
+    local url=$1 file=$2
+    shift 2
+    local top missing
+    for _ in $(seq 1 120); do
+        fetch "$url" "$file"
+        top=$(pprof_top "$file")
+        missing=
+        for name in "$@"; do
+            grep -qw "$name" <<<"$top" || missing="$missing $name"
+        done
+        [ -z "$missing" ] && return 0
+        sleep 0.5
+    done
+    fail "$url never named$missing: $top"
 }

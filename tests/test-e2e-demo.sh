@@ -5,9 +5,9 @@ source "$(dirname "$0")/lib.sh"
 # A fine sampling rate, so that the quantities below are tight: 16 MiB of
 # 4 KiB objects gives ~2600 samples (sd ~1.2%) instead of ~32 at the default.
 start_server env PPROFD_MEM_RATE=4096 "$BUILD/pprofd-demo" --addr 127.0.0.1:0
-sleep 1 # let the churn threads allocate
 
-fetch "$BASE/allocs" "$WORK/allocs.out"
+fetch_until "$BASE/allocs" "$WORK/allocs.out" churn_small_objects churn_buffers \
+    retain_cache_entries retain_big_table
 raw=$(pprof_raw "$WORK/allocs.out")
 grep -q '^alloc_objects/count alloc_space/bytes\[dflt\] inuse_objects/count inuse_space/bytes$' <<<"$raw" ||
     fail "allocs: wrong sample types or default: $(grep -m1 count <<<"$raw")"

@@ -3,6 +3,7 @@
  * frame pointers forced, no -rdynamic): pprofd must cope under LD_PRELOAD. */
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -48,6 +49,10 @@ int main(void)
 {
     signal(SIGTERM, on_term);
     hold_records();
+    /* Tests wait for this line: the server (started by the constructor,
+     * before main) may be asked before the memory above is all there. */
+    printf("host: ready\n");
+    fflush(stdout);
     pthread_t t;
     pthread_create(&t, NULL, worker, NULL);
     while (!stop)

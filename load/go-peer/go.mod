@@ -1,0 +1,3 @@
+module pprofd/load/go-peer
+
+go 1.19
