@@ -10,7 +10,7 @@
  * The live table maps a sampled object's address to its size and stack. It
  * is split into shards, each a chained hash with its own mutex, its nodes
  * (32 bytes each) from 64 KiB mmap'd slabs. A static byte filter, one
- * saturating counter per 16-byte granule modulo 16 MiB, lets free() skip
+ * saturating counter per 256-byte granule modulo 256 MiB, lets free() skip
  * the table for the vast majority of pointers, which were never sampled; a
  * filter byte and its shard go together, so each byte is written under one
  * lock only.
@@ -259,13 +259,13 @@ static shard *shard_for(size_t filter_index)
     return &shards[filter_index & (SHARDS - 1)];
 }
 
-/* Within a shard (chosen by the low 6 bits of the 16-byte granule), the
+/* Within a shard (chosen by the low 6 bits of the filter granule), the
  * next bits: as with the filter, neighbouring objects share bucket pages,
  * so a program touches as few pages of the bucket arrays as it has heap
  * (page faults are what a first sample costs most on a VM). */
 static size_t bucket_for(uintptr_t p)
 {
-    return (size_t)(p >> 10) & (BUCKETS_PER_SHARD - 1);
+    return (size_t)(p >> (PPROFD_HEAP_GRANULE_SHIFT + 6)) & (BUCKETS_PER_SHARD - 1);
 }
 
 /* Called with s->lock held. A new slab is charged to the cap before it is

@@ -54,16 +54,20 @@ extern __thread pprofd__heap_tls pprofd__heap_tls_state
 #define PPROFD_HEAP_FILTER_BITS 20
 extern unsigned char pprofd__heap_filter[1u << PPROFD_HEAP_FILTER_BITS];
 
-/* The address's 16-byte granule, modulo 16 MiB: not a hash, on purpose.
+/* The address's 256-byte granule, modulo 256 MiB: not a hash, on purpose.
  * Neighbouring objects share filter cache lines, so a program's working set
- * of addresses touches a working set of filter lines as small as itself
- * (a multiplicative hash spread them over the whole megabyte: an L2 miss on
- * most frees, measured as +15% CPU on bench-malloc). Addresses 16 MiB apart
- * share a byte: a false positive costs one locked table probe, never a
- * wrong answer. */
+ * of addresses touches a filter working set 1/256 its size, which stays in
+ * L1 (a multiplicative hash spread them over the whole megabyte: an L2 miss
+ * on most frees, measured as +15% CPU on bench-malloc; 16-byte granules
+ * still cost 3% of its cycles in free). Objects sharing a granule share a
+ * counter; addresses 256 MiB apart share one too. Either way a false
+ * positive costs one locked table probe, never a wrong answer; at the
+ * default rate about one free in two thousand. */
+#define PPROFD_HEAP_GRANULE_SHIFT 8
 static inline size_t pprofd__heap_filter_index(const void *p)
 {
-    return (size_t)((uintptr_t)p >> 4) & ((1u << PPROFD_HEAP_FILTER_BITS) - 1);
+    return (size_t)((uintptr_t)p >> PPROFD_HEAP_GRANULE_SHIFT) &
+           ((1u << PPROFD_HEAP_FILTER_BITS) - 1);
 }
 
 /* Fast path of every allocation: one TLS subtraction and a predictable
