@@ -14,6 +14,8 @@
 #ifndef PPROFD_H
 #define PPROFD_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -54,6 +56,14 @@ typedef struct pprofd_options {
     /* Longest `seconds=` a request may ask for ($PPROFD_MAX_SECONDS,
      * default 300). */
     int max_seconds;
+
+    /* Most memory, in bytes, the heap sampler may hold for its tables of
+     * stacks and live sampled objects ($PPROFD_MEM_CAP, default 64 MiB;
+     * about 4 MiB of it is fixed). Past it new samples are dropped and
+     * counted; the heap profiles show them as a "[lost]" sample and a
+     * comment, and the index page says so. Nothing held is ever given back,
+     * so lowering it only stops growth. */
+    size_t mem_cap;
 } pprofd_options;
 
 typedef struct pprofd_server pprofd_server;

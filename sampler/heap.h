@@ -3,16 +3,28 @@
  * objects.
  *
  * Runs inside the host's malloc and free: nothing here calls malloc. The
- * fast paths (pprofd__heap_should_sample, pprofd__heap_maybe_tracked) are
- * inline, touch only initial-exec TLS or one byte of a static filter, and
- * take no lock. The slow paths take one of PPROFD_HEAP_SHARDS mutexes, never
- * two at once, and never while calling out (the stack is captured before any
- * lock is taken, so the loader's lock, taken by the unwinder, always comes
- * first). pthread_atfork holds every shard lock across fork().
+ * fast paths (pprofd__heap_countdown_take, pprofd__heap_maybe_tracked) are
+ * inline, touch only initial-exec TLS or one byte of a static filter, take
+ * no lock and are async-signal-safe. The slow paths
+ * (pprofd__heap_sample_slow, pprofd__heap_record_*) are re-entrant per
+ * thread through a TLS guard (the sampler's own allocations, and any made by
+ * the unwinder, are never sampled) but not async-signal-safe: they take one
+ * of PPROFD_HEAP_SHARDS mutexes.
+ *
+ * Lock order: the loader's lock (taken by the unwinder, inside
+ * dl_iterate_phdr) comes before any shard lock: the stack is captured before
+ * a shard lock is taken, and no shard lock is held while calling out. Shard
+ * locks are never nested, except by the pthread_atfork prepare handler,
+ * which takes all of them in index order and releases them in reverse in
+ * the parent and the child, so the child's tables are consistent.
  *
  * Counters per stack (key = object size, as Go keys its buckets):
  *   counters[0] allocs, [1] alloc bytes, [2] frees, [3] free bytes.
  * All counts are raw sampled numbers; the server unsamples them.
+ *
+ * Memory: everything the sampler holds comes from mmap and is bounded by a
+ * cap (pprofd__heap_set_memory_cap, $PPROFD_MEM_CAP). Past the cap, samples
+ * are dropped and counted (count and sampled bytes), never waited for.
  */
 #ifndef PPROFD_HEAP_H
 #define PPROFD_HEAP_H
@@ -31,6 +43,9 @@ typedef struct pprofd__heap_tls {
     int guard;         /* >0 while inside the sampler: no sampling */
 } pprofd__heap_tls;
 
+/* initial-exec: one %fs-relative access, no __tls_get_addr call. The
+ * library must therefore be loaded at start-up (linked or LD_PRELOAD), not
+ * dlopen'd late, which the interposer needs anyway. */
 extern __thread pprofd__heap_tls pprofd__heap_tls_state
     __attribute__((tls_model("initial-exec")));
 
@@ -39,32 +54,51 @@ extern __thread pprofd__heap_tls pprofd__heap_tls_state
 #define PPROFD_HEAP_FILTER_BITS 20
 extern unsigned char pprofd__heap_filter[1u << PPROFD_HEAP_FILTER_BITS];
 
+/* The address's 256-byte granule, modulo 256 MiB: not a hash, on purpose.
+ * Neighbouring objects share filter cache lines, so a program's working set
+ * of addresses touches a filter working set 1/256 its size, which stays in
+ * L1 (a multiplicative hash spread them over the whole megabyte: an L2 miss
+ * on most frees, measured as +15% CPU on bench-malloc; 16-byte granules
+ * still cost 3% of its cycles in free). Objects sharing a granule share a
+ * counter; addresses 256 MiB apart share one too. Either way a false
+ * positive costs one locked table probe, never a wrong answer; at the
+ * default rate about one free in two thousand. */
+#define PPROFD_HEAP_GRANULE_SHIFT 8
 static inline size_t pprofd__heap_filter_index(const void *p)
 {
-    uint64_t h = ((uint64_t)(uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull;
-    return (size_t)(h >> (64 - PPROFD_HEAP_FILTER_BITS));
+    return (size_t)((uintptr_t)p >> PPROFD_HEAP_GRANULE_SHIFT) &
+           ((1u << PPROFD_HEAP_FILTER_BITS) - 1);
 }
 
-bool pprofd__heap_countdown_expired(pprofd__heap_tls *t, size_t size);
-
 /* Fast path of every allocation: one TLS subtraction and a predictable
- * branch. True when this allocation is to be sampled. */
-static inline bool pprofd__heap_should_sample(size_t size)
+ * branch. True while the countdown has not run out, i.e. almost always:
+ * the allocation is not sampled. False: call pprofd__heap_sample_slow.
+ * Async-signal-safe. */
+static inline bool pprofd__heap_countdown_take(size_t size)
 {
     pprofd__heap_tls *t = &pprofd__heap_tls_state;
     t->countdown -= (int64_t)size;
-    if (__builtin_expect(t->countdown > 0, 1))
-        return false;
-    return pprofd__heap_countdown_expired(t, size);
+    return __builtin_expect(t->countdown > 0, 1);
 }
 
 /* Fast path of every free: one byte load. False means certainly not
- * sampled. */
+ * sampled. Async-signal-safe. */
 static inline bool pprofd__heap_maybe_tracked(const void *p)
 {
     return __atomic_load_n(&pprofd__heap_filter[pprofd__heap_filter_index(p)],
                            __ATOMIC_RELAXED) != 0;
 }
+
+/* Functions placed in this section are the sampler's own frames: the stack
+ * recorded for an allocation starts at the first frame outside it, however
+ * the compiler inlined or tail-called the interposer. */
+#define PPROFD_HEAP_HOOK __attribute__((section("pprofd_hooks")))
+
+/* The countdown of this thread ran out at an allocation of `size` bytes that
+ * returned p (NULL: failed, nothing recorded): draw the next distance and,
+ * unless the sampler is off, re-entered or just starting this thread,
+ * record p. Returns p, so an entry point can end in a tail call. */
+void *pprofd__heap_sample_slow(void *p, size_t size);
 
 /* A sampled live object, as the table keeps it. */
 typedef struct pprofd__heap_object {
@@ -73,8 +107,8 @@ typedef struct pprofd__heap_object {
     pprofd__stack *stack;
 } pprofd__heap_object;
 
-/* Record a sampled allocation of `size` bytes at p. `skip` frames of
- * interposer sit between the host's caller and this call. */
+/* Record a sampled allocation of `size` bytes at p. The stack starts above
+ * the frames in PPROFD_HEAP_HOOK functions, then skips `skip` more. */
 void pprofd__heap_record_alloc(void *p, size_t size, int skip);
 
 /* Remove p from the live table if it is there; account it as freed. */
@@ -87,16 +121,27 @@ void pprofd__heap_put_back(const pprofd__heap_object *obj);
 void pprofd__heap_account_free(const pprofd__heap_object *obj);
 
 /* Mean bytes between samples; 0 = off. Set from $PPROFD_MEM_RATE at the
- * first allocation, or by pprofd__heap_set_rate(). */
+ * first allocation, or by pprofd__heap_set_rate(). A new rate reaches each
+ * thread at its next slow path (the calling thread's at once). */
 long pprofd__heap_rate(void);
 void pprofd__heap_set_rate(long rate);
+
+/* Cap on the sampler's own memory in bytes: $PPROFD_MEM_CAP, else
+ * PPROFD_HEAP_DEFAULT_CAP. 0 restores the default. The fixed tables (about
+ * 4 MiB) always count against it. Lowering it below what is held drops new
+ * samples; nothing held is released. */
+#define PPROFD_HEAP_DEFAULT_CAP ((size_t)64 << 20)
+size_t pprofd__heap_memory_cap(void);
+void pprofd__heap_set_memory_cap(size_t bytes);
 
 /* The table of sampled stacks, for the server. */
 pprofd__stacktab *pprofd__heap_stacks(void);
 
 typedef struct pprofd__heap_stats {
-    uint64_t dropped;       /* samples lost because a table was full */
+    uint64_t dropped;       /* samples lost (memory cap, table full) */
+    uint64_t dropped_bytes; /* their sampled bytes, before unsampling */
     size_t memory;          /* bytes the sampler holds */
+    size_t cap;             /* its cap */
     size_t live_objects;    /* sampled objects now tracked */
 } pprofd__heap_stats;
 void pprofd__heap_get_stats(pprofd__heap_stats *out);

@@ -3,17 +3,28 @@
  * win by ELF symbol interposition: under LD_PRELOAD, and when libpprofd is
  * linked into the program (its definitions come before libc's). glibc's own
  * internal allocations (strdup, fopen, ...) come here too, as glibc
- * documents for replacement allocators.
+ * documents for replacement allocators, and so do libstdc++'s operator new
+ * and delete, which call malloc and free.
  *
  * Every call forwards to glibc's exported __libc_* entry points, so there
- * is no dlsym and no bootstrap allocator: the very first malloc works. The
- * memory itself is always glibc's, untouched: we add no header, so
- * malloc_usable_size, mallinfo and friends stay truthful without us.
+ * is no dlsym and no bootstrap allocator: the very first malloc, made by the
+ * dynamic loader or libc before any constructor runs, works like any other.
+ * The memory itself is always glibc's, untouched: we add no header, so
+ * malloc_usable_size, mallinfo2, malloc_trim and friends stay truthful
+ * without us and are deliberately not interposed (one less frame and one
+ * less way to be wrong).
  *
- * Each entry point is a fast path: a TLS countdown on allocation, a one-byte
- * filter test on free (see heap.h). Interposed entry points call
- * pprofd__heap_record_alloc with skip = 0: only the entry point itself sits
- * between the host's call site and the recorder.
+ * Cost. The fast paths are the whole point of this file:
+ *   allocation: one TLS subtraction and a branch (heap.h), then a tail jump
+ *               to glibc through its GOT slot (noplt: no PLT stub);
+ *   free:       a multiply, a shift and one byte load from a static filter,
+ *               then the same tail jump.
+ * Everything else (sampling, tracked frees, realloc of a tracked object) is
+ * out of line in pprofd__heap_sample_slow or the *_slow helpers here.
+ *
+ * Every function here sits in the PPROFD_HEAP_HOOK section, so the recorded
+ * stack begins at the host's call site however the compiler inlined or
+ * tail-called these. Nothing here calls malloc; all of it is re-entrant.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -24,36 +35,51 @@
 #include "sampler/heap.h"
 
 #define EXPORT __attribute__((visibility("default")))
+#define ENTRY EXPORT PPROFD_HEAP_HOOK
+#define SLOW static PPROFD_HEAP_HOOK __attribute__((noinline, cold))
+#define GLIBC __attribute__((noplt))
 
-extern void *__libc_malloc(size_t);
-extern void __libc_free(void *);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-extern void *__libc_valloc(size_t);
-extern void *__libc_pvalloc(size_t);
+extern void *__libc_malloc(size_t) GLIBC;
+extern void __libc_free(void *) GLIBC;
+extern void *__libc_calloc(size_t, size_t) GLIBC;
+extern void *__libc_realloc(void *, size_t) GLIBC;
+extern void *__libc_memalign(size_t, size_t) GLIBC;
+extern void *__libc_valloc(size_t) GLIBC;
+extern void *__libc_pvalloc(size_t) GLIBC;
 
-static inline void *sampled(void *p, size_t size)
+/* Account size bytes against the countdown; on the rare expiry, let the
+ * sampler decide about p. */
+static inline void *account(void *p, size_t size)
 {
-    if (__builtin_expect(pprofd__heap_should_sample(size), 0) && p)
-        pprofd__heap_record_alloc(p, size, 1);
-    return p;
+    if (__builtin_expect(pprofd__heap_countdown_take(size), 1))
+        return p;
+    return pprofd__heap_sample_slow(p, size);
 }
 
-/* The recorder's skip count assumes one interposer frame between it and the
- * host, so the entry points below must not be inlined into each other. */
-#define ENTRY EXPORT __attribute__((noinline))
+SLOW void free_tracked(void *p)
+{
+    pprofd__heap_record_free(p);
+    __libc_free(p);
+}
+
+static inline void free_impl(void *p)
+{
+    if (__builtin_expect(pprofd__heap_maybe_tracked(p), 0) && p)
+        free_tracked(p);
+    else
+        __libc_free(p);
+}
 
 ENTRY void *malloc(size_t size)
 {
-    return sampled(__libc_malloc(size), size);
+    if (__builtin_expect(pprofd__heap_countdown_take(size), 1))
+        return __libc_malloc(size);
+    return pprofd__heap_sample_slow(__libc_malloc(size), size);
 }
 
 ENTRY void free(void *p)
 {
-    if (p && __builtin_expect(pprofd__heap_maybe_tracked(p), 0))
-        pprofd__heap_record_free(p);
-    __libc_free(p);
+    free_impl(p);
 }
 
 ENTRY void *calloc(size_t n, size_t size)
@@ -63,20 +89,16 @@ ENTRY void *calloc(size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return sampled(__libc_calloc(n, size), total);
+    return account(__libc_calloc(n, size), total);
 }
 
-ENTRY void *realloc(void *p, size_t size)
+/* realloc of a pointer that may be tracked, or whose countdown ran out: the
+ * old object leaves the table (freed), the new one is sampled on its own
+ * merit. On failure the old object is still the host's, so it goes back. */
+SLOW void *realloc_slow(void *p, size_t size, int spent)
 {
-    if (!p)
-        return sampled(__libc_malloc(size), size);
-    if (size == 0) {
-        /* glibc frees and returns NULL. */
-        free(p);
-        return NULL;
-    }
     pprofd__heap_object old;
-    bool had = pprofd__heap_maybe_tracked(p) && pprofd__heap_take(p, &old);
+    int had = pprofd__heap_maybe_tracked(p) && pprofd__heap_take(p, &old);
     void *q = __libc_realloc(p, size);
     if (!q) {
         if (had)
@@ -85,7 +107,27 @@ ENTRY void *realloc(void *p, size_t size)
     }
     if (had)
         pprofd__heap_account_free(&old);
-    return sampled(q, size);
+    return spent ? pprofd__heap_sample_slow(q, size) : q;
+}
+
+static inline void *realloc_impl(void *p, size_t size)
+{
+    if (!p)
+        return account(__libc_malloc(size), size);
+    if (size == 0) {
+        /* glibc frees and returns NULL. */
+        free_impl(p);
+        return NULL;
+    }
+    int spent = !pprofd__heap_countdown_take(size);
+    if (__builtin_expect(!spent && !pprofd__heap_maybe_tracked(p), 1))
+        return __libc_realloc(p, size);
+    return realloc_slow(p, size, spent);
+}
+
+ENTRY void *realloc(void *p, size_t size)
+{
+    return realloc_impl(p, size);
 }
 
 ENTRY void *reallocarray(void *p, size_t n, size_t size)
@@ -95,35 +137,23 @@ ENTRY void *reallocarray(void *p, size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (!p)
-        return sampled(__libc_malloc(total), total);
-    /* Through realloc's logic, which adds a frame: account for it by
-     * sampling here instead. */
-    if (total == 0) {
-        free(p);
-        return NULL;
-    }
-    pprofd__heap_object old;
-    bool had = pprofd__heap_maybe_tracked(p) && pprofd__heap_take(p, &old);
-    void *q = __libc_realloc(p, total);
-    if (!q) {
-        if (had)
-            pprofd__heap_put_back(&old);
-        return NULL;
-    }
-    if (had)
-        pprofd__heap_account_free(&old);
-    return sampled(q, total);
+    return realloc_impl(p, total);
 }
 
 ENTRY void *memalign(size_t align, size_t size)
 {
-    return sampled(__libc_memalign(align, size), size);
+    return account(__libc_memalign(align, size), size);
 }
 
+/* glibc 2.36's aligned_alloc is memalign (an alias); later ones reject a
+ * non-power-of-two alignment, as C17 allows. Do that here too. */
 ENTRY void *aligned_alloc(size_t align, size_t size)
 {
-    return sampled(__libc_memalign(align, size), size);
+    if (align == 0 || (align & (align - 1)) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return account(__libc_memalign(align, size), size);
 }
 
 ENTRY int posix_memalign(void **out, size_t align, size_t size)
@@ -133,21 +163,21 @@ ENTRY int posix_memalign(void **out, size_t align, size_t size)
     int saved = errno;
     void *p = __libc_memalign(align, size);
     if (!p) {
-        errno = saved;
+        errno = saved; /* posix_memalign reports by its result, not errno */
         return ENOMEM;
     }
-    *out = sampled(p, size);
+    *out = account(p, size);
     return 0;
 }
 
 ENTRY void *valloc(size_t size)
 {
-    return sampled(__libc_valloc(size), size);
+    return account(__libc_valloc(size), size);
 }
 
 ENTRY void *pvalloc(size_t size)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t rounded = (size + page - 1) & ~(page - 1);
-    return sampled(__libc_pvalloc(size), rounded ? rounded : page);
+    return account(__libc_pvalloc(size), rounded ? rounded : page);
 }

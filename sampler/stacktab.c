@@ -19,6 +19,11 @@ static uint64_t hash_stack(const uintptr_t *pcs, int depth, uint64_t key)
         h *= 0xff51afd7ed558ccdull;
         h ^= h >> 32;
     }
+    /* Finalise (murmur3's fmix64): the slot is taken from the low bits, and
+     * stacks that differ only in the key (object size) must not cluster. */
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
     return h ? h : 1;
 }
 
@@ -50,6 +55,7 @@ int pprofd__stacktab_init(pprofd__stacktab *tab, size_t nslots, size_t arena_byt
     tab->slots = slots;
     tab->arena = arena;
     tab->arena_size = arena_bytes;
+    atomic_init(&tab->arena_limit, arena_bytes);
     return 0;
 }
 
@@ -57,12 +63,24 @@ static pprofd__stack *arena_alloc(pprofd__stacktab *tab, int depth)
 {
     size_t need = sizeof(pprofd__stack) + (size_t)depth * sizeof(uintptr_t);
     need = (need + 15) & ~(size_t)15;
-    size_t at = atomic_fetch_add_explicit(&tab->arena_used, need, memory_order_relaxed);
-    if (at + need > tab->arena_size) {
-        /* Leave arena_used past the end: every later allocation fails fast. */
-        return NULL;
-    }
+    /* A CAS loop rather than fetch_add, so arena_used never passes the
+     * limit: it is what the memory cap is charged. Only new stacks come
+     * here, so contention is rare. */
+    size_t limit = atomic_load_explicit(&tab->arena_limit, memory_order_relaxed);
+    size_t at = atomic_load_explicit(&tab->arena_used, memory_order_relaxed);
+    do {
+        if (at + need > limit)
+            return NULL;
+    } while (!atomic_compare_exchange_weak_explicit(&tab->arena_used, &at, at + need,
+                                                    memory_order_relaxed,
+                                                    memory_order_relaxed));
     return (pprofd__stack *)(tab->arena + at);
+}
+
+void pprofd__stacktab_set_limit(pprofd__stacktab *tab, size_t bytes)
+{
+    atomic_store_explicit(&tab->arena_limit, bytes < tab->arena_size ? bytes : tab->arena_size,
+                          memory_order_relaxed);
 }
 
 pprofd__stack *pprofd__stacktab_intern(pprofd__stacktab *tab, const uintptr_t *pcs,
@@ -124,8 +142,6 @@ void pprofd__stacktab_foreach(pprofd__stacktab *tab,
 
 size_t pprofd__stacktab_memory(const pprofd__stacktab *tab)
 {
-    size_t used = atomic_load_explicit(&tab->arena_used, memory_order_relaxed);
-    if (used > tab->arena_size)
-        used = tab->arena_size;
-    return used + tab->nslots * sizeof tab->slots[0];
+    return atomic_load_explicit(&tab->arena_used, memory_order_relaxed) +
+           tab->nslots * sizeof tab->slots[0];
 }

@@ -38,6 +38,9 @@ typedef struct pprofd__stacktab {
     char *arena; /* bump-allocated entries */
     size_t arena_size;
     _Atomic size_t arena_used;
+    /* Bytes of arena entries may use, <= arena_size; lowered by the owner to
+     * enforce a memory cap. Entries past it are dropped. */
+    _Atomic size_t arena_limit;
     _Atomic size_t count;     /* entries inserted */
     _Atomic uint64_t dropped; /* interns refused because full */
 } pprofd__stacktab;
@@ -54,6 +57,9 @@ pprofd__stack *pprofd__stacktab_intern(pprofd__stacktab *tab, const uintptr_t *p
 /* Call fn for every entry present when the walk reaches its slot. O(nslots). */
 void pprofd__stacktab_foreach(pprofd__stacktab *tab,
                               void (*fn)(pprofd__stack *stack, void *arg), void *arg);
+
+/* Allow entries to use at most `bytes` of the arena (clamped to its size). */
+void pprofd__stacktab_set_limit(pprofd__stacktab *tab, size_t bytes);
 
 /* Bytes of arena in use plus the slot array, for reporting. */
 size_t pprofd__stacktab_memory(const pprofd__stacktab *tab);

@@ -16,13 +16,14 @@
 #include "server/handlers_cpu.h"
 #include "server/server.h"
 
-/* ---- heap and allocs ---- */
-
-typedef struct heap_walk {
-    pprofd__profile *p;
-    double rate;
-    int failed;
-} heap_walk;
+/* ---- heap and allocs ----
+ *
+ * Both read the same table of sampled stacks (sampler/heap.h); they differ
+ * only in the default sample type and the file name. A request copies the
+ * raw counters out once (the sampler keeps writing meanwhile; the copy is
+ * consistent per counter, not across the table), then unsamples. O(stacks)
+ * time and memory per request, on the server's thread.
+ */
 
 /* Go's scaleHeapSample: a bucket of objects of one size s was sampled with
  * probability 1 - exp(-s/rate); divide by it. */
@@ -45,52 +46,204 @@ static void unsample(int64_t count, int64_t bytes, double rate, int64_t *count_o
     *bytes_out = (int64_t)((double)bytes * scale);
 }
 
-static void add_heap_sample(pprofd__stack *st, void *arg)
+/* Unsampled in-use and alloc values of raw counts. Counts may be negative
+ * (a delta): unsampling is linear in them, as every object under one stack
+ * has the same size (the stack's key). */
+static void heap_values(const int64_t c[4], double rate, int64_t v[4])
 {
-    heap_walk *w = arg;
-    int64_t allocs = atomic_load_explicit(&st->counters[PPROFD_HEAP_ALLOCS], memory_order_relaxed);
-    int64_t alloc_bytes =
-        atomic_load_explicit(&st->counters[PPROFD_HEAP_ALLOC_BYTES], memory_order_relaxed);
-    int64_t frees = atomic_load_explicit(&st->counters[PPROFD_HEAP_FREES], memory_order_relaxed);
-    int64_t free_bytes =
-        atomic_load_explicit(&st->counters[PPROFD_HEAP_FREE_BYTES], memory_order_relaxed);
-    if (allocs == 0)
-        return;
-    /* Frees are counted after allocs; a racing read may see more frees. */
-    if (frees > allocs)
-        frees = allocs;
-    if (free_bytes > alloc_bytes)
-        free_bytes = alloc_bytes;
-    int64_t v[4];
-    unsample(allocs, alloc_bytes, w->rate, &v[0], &v[1]);
-    unsample(allocs - frees, alloc_bytes - free_bytes, w->rate, &v[2], &v[3]);
-    pprofd__label label = {.key = "bytes", .num = (int64_t)st->key, .unit = "bytes"};
-    if (pprofd__profile_add_sample(w->p, NULL, st->pcs, (int)st->depth, v, &label, 1) < 0)
-        w->failed = 1;
+    int64_t sign = c[PPROFD_HEAP_ALLOCS] < 0 ? -1 : 1;
+    int64_t inuse = c[PPROFD_HEAP_ALLOCS] - c[PPROFD_HEAP_FREES];
+    int64_t isign = inuse < 0 ? -1 : 1;
+    unsample(sign * c[PPROFD_HEAP_ALLOCS], sign * c[PPROFD_HEAP_ALLOC_BYTES], rate, &v[0], &v[1]);
+    unsample(isign * inuse, isign * (c[PPROFD_HEAP_ALLOC_BYTES] - c[PPROFD_HEAP_FREE_BYTES]),
+             rate, &v[2], &v[3]);
+    v[0] *= sign;
+    v[1] *= sign;
+    v[2] *= isign;
+    v[3] *= isign;
 }
 
-static enum MHD_Result serve_heap(pprofd__request *req, const char *filename,
-                                  const char *default_type)
+typedef struct heap_snapshot {
+    pprofd__heap_record *recs;
+    size_t len, cap;
+    int failed;
+    pprofd__heap_stats stats;
+    long long time_nanos;
+} heap_snapshot;
+
+static void snapshot_one(pprofd__stack *st, void *arg)
+{
+    heap_snapshot *h = arg;
+    if (h->failed)
+        return;
+    if (h->len == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 256;
+        pprofd__heap_record *r = realloc(h->recs, cap * sizeof *r);
+        if (!r) {
+            h->failed = 1;
+            return;
+        }
+        h->recs = r;
+        h->cap = cap;
+    }
+    pprofd__heap_record *r = &h->recs[h->len];
+    r->stack = st;
+    for (int i = 0; i < 4; i++)
+        r->c[i] = atomic_load_explicit(&st->counters[i], memory_order_relaxed);
+    if (r->c[PPROFD_HEAP_ALLOCS] == 0)
+        return; /* interned, its sample then dropped: nothing to show */
+    /* Frees are counted after allocs; a racing read may see more frees. */
+    if (r->c[PPROFD_HEAP_FREES] > r->c[PPROFD_HEAP_ALLOCS])
+        r->c[PPROFD_HEAP_FREES] = r->c[PPROFD_HEAP_ALLOCS];
+    if (r->c[PPROFD_HEAP_FREE_BYTES] > r->c[PPROFD_HEAP_ALLOC_BYTES])
+        r->c[PPROFD_HEAP_FREE_BYTES] = r->c[PPROFD_HEAP_ALLOC_BYTES];
+    h->len++;
+}
+
+static int by_stack(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const pprofd__heap_record *)a)->stack;
+    uintptr_t y = (uintptr_t)((const pprofd__heap_record *)b)->stack;
+    return (x > y) - (x < y);
+}
+
+/* Copy every stack's counters, sorted by stack address (for deltas). */
+static int take_snapshot(heap_snapshot *h)
+{
+    memset(h, 0, sizeof *h);
+    h->time_nanos = pprofd__now_nanos();
+    pprofd__stacktab_foreach(pprofd__heap_stacks(), snapshot_one, h);
+    pprofd__heap_get_stats(&h->stats);
+    if (h->failed) {
+        free(h->recs);
+        h->recs = NULL;
+        return -1;
+    }
+    qsort(h->recs, h->len, sizeof h->recs[0], by_stack);
+    return 0;
+}
+
+/* after -= before, stack by stack; records with nothing left go. */
+static void subtract_snapshot(heap_snapshot *after, const heap_snapshot *before)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < after->len; i++) {
+        pprofd__heap_record r = after->recs[i];
+        const pprofd__heap_record *b =
+            bsearch(&r, before->recs, before->len, sizeof r, by_stack);
+        int zero = 1;
+        for (int k = 0; k < 4; k++) {
+            if (b)
+                r.c[k] -= b->c[k];
+            zero = zero && r.c[k] == 0;
+        }
+        if (!zero)
+            after->recs[out++] = r;
+    }
+    after->len = out;
+    after->stats.dropped -= before->stats.dropped;
+    after->stats.dropped_bytes -= before->stats.dropped_bytes;
+}
+
+/* Samples the cap made us drop: their allocations under a [lost] frame, and
+ * a comment saying why. Their frees were never seen, so in-use is 0. */
+static int add_lost(pprofd__profile *p, const pprofd__heap_stats *st, double rate, int delta)
+{
+    if (st->dropped == 0)
+        return 0;
+    char comment[256];
+    snprintf(comment, sizeof comment,
+             "pprofd: %llu heap samples (%llu sampled bytes) dropped %s: the sampler's memory "
+             "reached its cap of %zu bytes (PPROFD_MEM_CAP); [lost] holds their allocations, "
+             "their in-use share is unknown",
+             (unsigned long long)st->dropped, (unsigned long long)st->dropped_bytes,
+             delta ? "during this interval" : "since the start", st->cap);
+    pprofd__profile_add_comment(p, comment);
+    int64_t c[4] = {(int64_t)st->dropped, (int64_t)st->dropped_bytes, 0, 0};
+    int64_t v[4] = {0};
+    unsample(c[0], c[1], rate, &v[0], &v[1]);
+    return pprofd__profile_add_sample(p, "[lost]", NULL, 0, v, NULL, 0);
+}
+
+static pprofd__profile *heap_profile(const heap_snapshot *h, long rate, const char *default_type,
+                                     long long duration_nanos, int delta)
 {
     pprofd__profile *p = pprofd__profile_new();
     if (!p)
-        return pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-    long rate = pprofd__heap_rate();
+        return NULL;
     pprofd__profile_add_sample_type(p, "alloc_objects", "count");
     pprofd__profile_add_sample_type(p, "alloc_space", "bytes");
     pprofd__profile_add_sample_type(p, "inuse_objects", "count");
     pprofd__profile_add_sample_type(p, "inuse_space", "bytes");
     pprofd__profile_set_period(p, "space", "bytes", rate);
     pprofd__profile_set_default_sample_type(p, default_type);
-    pprofd__profile_set_time(p, pprofd__now_nanos(), 0);
-
-    heap_walk w = {.p = p, .rate = (double)rate};
-    pprofd__stacktab_foreach(pprofd__heap_stacks(), add_heap_sample, &w);
-    if (w.failed) {
-        pprofd__profile_free(p);
-        return pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    pprofd__profile_set_time(p, h->time_nanos - duration_nanos, duration_nanos);
+    int failed = 0;
+    for (size_t i = 0; i < h->len && !failed; i++) {
+        const pprofd__heap_record *r = &h->recs[i];
+        int64_t v[4];
+        heap_values(r->c, (double)rate, v);
+        pprofd__label label = {.key = "bytes", .num = (int64_t)r->stack->key, .unit = "bytes"};
+        failed = pprofd__profile_add_sample(p, NULL, r->stack->pcs, (int)r->stack->depth, v,
+                                            &label, 1) < 0;
     }
+    if (failed || add_lost(p, &h->stats, (double)rate, delta) < 0) {
+        pprofd__profile_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static enum MHD_Result serve_heap(pprofd__request *req, const char *name,
+                                  const char *default_type)
+{
+    enum MHD_Result result;
+    long seconds = 0, debug = 0;
+    int delta = pprofd__query_seconds(req, &seconds, &result);
+    if (delta < 0)
+        return result;
+    if (pprofd__query_long(req, "debug", 0, 1000000, &debug, &result) < 0)
+        return result;
+    /* ?gc=N is Go's "collect garbage first": nothing to collect in C, so it
+     * is accepted, whatever its value, and ignored. */
+    if (delta && debug)
+        return pprofd__respond_error(req, MHD_HTTP_BAD_REQUEST,
+                                     "seconds and debug params are incompatible");
+    long rate = pprofd__heap_rate();
+
+    heap_snapshot before = {0}, now = {0};
+    pprofd__profile *p = NULL;
+    char filename[64];
+    snprintf(filename, sizeof filename, "%s%s", name, delta ? "-delta" : "");
+    if (delta) {
+        if (take_snapshot(&before) < 0)
+            goto oom;
+        if (pprofd__wait(req, seconds * 1000)) {
+            /* Hung up or shutting down: nobody to answer. */
+            free(before.recs);
+            return MHD_NO;
+        }
+    }
+    if (take_snapshot(&now) < 0)
+        goto oom;
+    if (debug) {
+        result = pprofd__respond_heap_text(req, now.recs, now.len, rate, &now.stats);
+        free(now.recs);
+        return result;
+    }
+    if (delta)
+        subtract_snapshot(&now, &before);
+    p = heap_profile(&now, rate, default_type, delta ? now.time_nanos - before.time_nanos : 0,
+                     delta);
+    free(before.recs);
+    free(now.recs);
+    if (!p)
+        return pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     return pprofd__respond_profile(req, filename, p);
+oom:
+    free(before.recs);
+    free(now.recs);
+    return pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 }
 
 static enum MHD_Result handle_heap(pprofd__request *req)

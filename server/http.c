@@ -509,6 +509,8 @@ PPROFD_API pprofd_server *pprofd_start(const pprofd_options *opts)
     if (o.mem_rate != 0)
         pprofd__heap_set_rate(o.mem_rate < 0 ? 0 : o.mem_rate);
     s->mem_rate = pprofd__heap_rate();
+    if (o.mem_cap != 0)
+        pprofd__heap_set_memory_cap(o.mem_cap); /* else $PPROFD_MEM_CAP, read by the sampler */
 
     char err[512];
     s->listen_fd = open_listener(addr, s->addr, sizeof s->addr, err, sizeof err);

@@ -15,6 +15,7 @@
 #include <microhttpd.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "pprofd.h"
@@ -98,6 +99,21 @@ enum MHD_Result pprofd__handle_index(pprofd__request *req);
 
 /* pprof's remote symbolization, GET and POST (handlers_symbol.c). */
 enum MHD_Result pprofd__handle_symbol(pprofd__request *req);
+
+/* One heap stack's raw sampled counters (sampler/heap.h order), as copied
+ * by a request. */
+typedef struct pprofd__heap_record {
+    const struct pprofd__stack *stack;
+    int64_t c[4];
+} pprofd__heap_record;
+struct pprofd__heap_stats;
+
+/* /heap?debug=1 (text.c): Go's legacy text heap profile of recs (sorted
+ * here, in place), raw counts with the header's heap/2*rate telling readers
+ * how to unsample. */
+enum MHD_Result pprofd__respond_heap_text(pprofd__request *req, pprofd__heap_record *recs,
+                                          size_t n, long rate,
+                                          const struct pprofd__heap_stats *stats);
 
 /* Time now in nanoseconds since the epoch. */
 long long pprofd__now_nanos(void);

@@ -1,7 +1,8 @@
 /*
- * text — human-readable forms: the index page (and, as they land, the
- * debug=1 / debug=2 text profiles).
+ * text — human-readable forms: the index page, the heap's debug=1 text
+ * profile (and, as they land, the other debug=1 / debug=2 forms).
  */
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,10 +81,14 @@ enum MHD_Result pprofd__handle_index(pprofd__request *req)
     pprofd__heap_get_stats(&hs);
     sb_printf(&b,
               "</ul>\n</p>\n<p>pprofd %s: heap sampling every %ld bytes on average; "
-              "%zu sampled objects live; sampler memory %zu bytes; %llu samples dropped; "
-              "symbol cache %zu bytes.</p>\n</body>\n</html>\n",
-              PPROFD_VERSION, pprofd__heap_rate(), hs.live_objects, hs.memory,
-              (unsigned long long)hs.dropped, pprofd__symbols_memory());
+              "%zu sampled objects live; sampler memory %zu bytes of a %zu-byte cap; "
+              "%llu samples dropped%s; symbol cache %zu bytes.</p>\n</body>\n</html>\n",
+              PPROFD_VERSION, pprofd__heap_rate(), hs.live_objects, hs.memory, hs.cap,
+              (unsigned long long)hs.dropped,
+              hs.dropped ? " (memory cap reached: heap profiles show them as [lost]; raise "
+                           "PPROFD_MEM_CAP)"
+                         : "",
+              pprofd__symbols_memory());
     if (b.failed) {
         free(b.data);
         return pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
@@ -92,4 +97,97 @@ enum MHD_Result pprofd__handle_index(pprofd__request *req)
         pprofd__respond_text(req, MHD_HTTP_OK, "text/html; charset=utf-8", b.data, b.len);
     free(b.data);
     return r;
+}
+
+/* ---- heap, debug=1 ----
+ *
+ * Go's legacy text heap profile (runtime/pprof writeHeapInternal), which
+ * pprof still parses:
+ *
+ *   heap profile: <inuse objs>: <inuse bytes> [<alloc objs>: <alloc bytes>] @ heap/<2*rate>
+ *   <inuse objs>: <inuse bytes> [<alloc objs>: <alloc bytes>] @ 0x<pc> 0x<pc> ...
+ *   #	0x<pc>	<function>	<file>:<line>
+ *   ...
+ *
+ * Counts are raw samples, as Go writes them; heap/<2*rate> tells a reader
+ * how to unsample (pprof halves it, a quirk inherited from the C++ heap
+ * profiler). Stacks are sorted by in-use bytes, largest first. Addresses on
+ * the "@" line are return addresses, as Go prints them; frames follow by
+ * name (function+offset is not known to our symbolizer, so no offset). A
+ * "# pprofd" and a "# glibc" section close it, as Go's # runtime.MemStats.
+ */
+
+static int64_t inuse_bytes(const pprofd__heap_record *r)
+{
+    return r->c[PPROFD_HEAP_ALLOC_BYTES] - r->c[PPROFD_HEAP_FREE_BYTES];
+}
+
+static int by_inuse_bytes(const void *a, const void *b)
+{
+    int64_t x = inuse_bytes(a), y = inuse_bytes(b);
+    return (x < y) - (x > y);
+}
+
+static void print_frames(uintptr_t pc, const pprofd__frame *frames, int n, void *arg)
+{
+    strbuf *b = arg;
+    if (n == 0) {
+        sb_printf(b, "#\t%#lx\n", (unsigned long)pc);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        if (frames[i].file[0])
+            sb_printf(b, "#\t%#lx\t%s\t%s:%lld\n", (unsigned long)pc, frames[i].name,
+                      frames[i].file, (long long)frames[i].line);
+        else
+            sb_printf(b, "#\t%#lx\t%s\n", (unsigned long)pc, frames[i].name);
+    }
+}
+
+enum MHD_Result pprofd__respond_heap_text(pprofd__request *req, pprofd__heap_record *recs,
+                                          size_t n, long rate, const pprofd__heap_stats *stats)
+{
+    qsort(recs, n, sizeof recs[0], by_inuse_bytes);
+    int64_t total[4] = {0};
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 4; k++)
+            total[k] += recs[i].c[k];
+    strbuf b = {0};
+    sb_printf(&b, "heap profile: %lld: %lld [%lld: %lld] @ heap/%ld\n",
+              (long long)(total[PPROFD_HEAP_ALLOCS] - total[PPROFD_HEAP_FREES]),
+              (long long)(total[PPROFD_HEAP_ALLOC_BYTES] - total[PPROFD_HEAP_FREE_BYTES]),
+              (long long)total[PPROFD_HEAP_ALLOCS], (long long)total[PPROFD_HEAP_ALLOC_BYTES],
+              2 * rate);
+    for (size_t i = 0; i < n && !b.failed; i++) {
+        const pprofd__heap_record *r = &recs[i];
+        sb_printf(&b, "%lld: %lld [%lld: %lld] @",
+                  (long long)(r->c[PPROFD_HEAP_ALLOCS] - r->c[PPROFD_HEAP_FREES]),
+                  (long long)inuse_bytes(r), (long long)r->c[PPROFD_HEAP_ALLOCS],
+                  (long long)r->c[PPROFD_HEAP_ALLOC_BYTES]);
+        /* Stored as call sites (return address - 1); shown as Go does. */
+        for (uint32_t k = 0; k < r->stack->depth; k++)
+            sb_printf(&b, " %#lx", (unsigned long)(r->stack->pcs[k] + 1));
+        sb_printf(&b, "\n");
+        for (uint32_t k = 0; k < r->stack->depth; k++)
+            pprofd__symbolize(r->stack->pcs[k], print_frames, &b);
+        sb_printf(&b, "\n");
+    }
+    sb_printf(&b,
+              "\n# pprofd\n# SampleRate = %ld\n# SamplerMemory = %zu\n# SamplerMemoryCap = %zu\n"
+              "# DroppedSamples = %llu\n# DroppedSampledBytes = %llu\n# LiveSampledObjects = %zu\n",
+              rate, stats->memory, stats->cap, (unsigned long long)stats->dropped,
+              (unsigned long long)stats->dropped_bytes, stats->live_objects);
+    struct mallinfo2 mi = mallinfo2();
+    sb_printf(&b,
+              "\n# glibc mallinfo2\n# Arena = %zu\n# Mmapped = %zu\n# InUse = %zu\n# Free = %zu\n"
+              "# Releasable = %zu\n",
+              mi.arena, mi.hblkhd, mi.uordblks, mi.fordblks, mi.keepcost);
+    if (b.failed) {
+        free(b.data);
+        return pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
+    enum MHD_Result result =
+        pprofd__respond_text(req, MHD_HTTP_OK, "text/plain; charset=utf-8", b.data, b.len);
+    free(b.data);
+    return result;
 }

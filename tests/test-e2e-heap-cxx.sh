@@ -1,0 +1,39 @@
+# C++ new and delete, through libstdc++'s operators into pprofd's malloc
+# family (LD_PRELOAD, unmodified program): each form of new keeping 12 MiB
+# shows inuse_space within 10% in go tool pprof; new/delete of 100 MiB shows
+# ~0 in use and alloc_space within 10%.
+source "$(dirname "$0")/lib.sh"
+
+SITE=$((12 << 20))
+cum_bytes() {
+    awk -v n="$2" '$6 == n { sub("B$", "", $4); print $4; found=1 } END { if (!found) print 0 }' <<<"$1"
+}
+within() {
+    awk -v v="$1" -v t="$2" -v pct="$3" 'BEGIN { d = v - t; if (d < 0) d = -d; exit !(d <= t * pct / 100) }'
+}
+
+start_server env LD_PRELOAD="$BUILD/libpprofd.so" PPROFD_ADDR=127.0.0.1:0 PPROFD_MEM_RATE=4096 \
+    "$BUILD/tests/host-cxx_new"
+for _ in $(seq 1 600); do
+    grep -qx ready "$SERVER_LOG" && break
+    kill -0 "$SERVER_PID" 2>/dev/null || fail "host exited early"
+    sleep 0.1
+done
+grep -qx ready "$SERVER_LOG" || fail "host never ready"
+
+fetch "$BASE/heap" "$WORK/heap.out"
+top=$(pprof_top "$WORK/heap.out" -unit=B -nodefraction=0 -sample_index=inuse_space)
+for site in new_array_site new_object_site aligned_new_site nothrow_new_site vector_site string_site; do
+    got=$(cum_bytes "$top" $site)
+    within "$got" $SITE 10 || fail "$site keeps $SITE bytes, inuse_space says $got"
+done
+pass "every form of new: 12 MiB within 10%"
+
+inuse=$(cum_bytes "$top" delete_site)
+[ "$inuse" -lt $((SITE / 100)) ] || fail "delete_site deleted everything, in use $inuse"
+top=$(pprof_top "$WORK/heap.out" -unit=B -nodefraction=0 -sample_index=alloc_space)
+alloc=$(cum_bytes "$top" delete_site)
+within "$alloc" $(((100 << 20) / 100 * 100)) 10 || fail "delete_site newed 100 MiB, alloc_space $alloc"
+pass "new/delete: ~0 in use ($inuse), alloc_space $alloc within 10%"
+
+stop_server || fail "C++ host did not exit cleanly"
