@@ -2,6 +2,7 @@
  * gzip — see gzip.h. deflateInit2 with windowBits 15 + 16 writes the gzip
  * wrapper that pprof and curl expect (compress() would write zlib's).
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,10 +47,28 @@ static void deflate_some(pprofd__gzip *g, const void *data, size_t len, int flus
     } while (g->z.avail_in > 0 || g->z.avail_out == 0);
 }
 
+static void flush_stage(pprofd__gzip *g)
+{
+    if (g->staged > 0) {
+        deflate_some(g, g->stage, g->staged, Z_NO_FLUSH);
+        g->staged = 0;
+    }
+}
+
 static void sink_append(ProtobufCBuffer *buffer, size_t len, const uint8_t *data)
 {
     pprofd__gzip *g = (pprofd__gzip *)buffer;
-    /* protobuf-c appends in small pieces; zlib buffers them internally. */
+    if (len <= sizeof g->stage - g->staged) {
+        memcpy(g->stage + g->staged, data, len);
+        g->staged += len;
+        return;
+    }
+    flush_stage(g);
+    if (len < sizeof g->stage) {
+        memcpy(g->stage, data, len);
+        g->staged = len;
+        return;
+    }
     while (len > 0) {
         size_t chunk = len > (1u << 30) ? (1u << 30) : len;
         deflate_some(g, data, chunk, Z_NO_FLUSH);
@@ -60,7 +79,8 @@ static void sink_append(ProtobufCBuffer *buffer, size_t len, const uint8_t *data
 
 int pprofd__gzip_init(pprofd__gzip *g)
 {
-    memset(g, 0, sizeof *g);
+    /* Not the staging area: 32 KiB written for nothing on every request. */
+    memset(g, 0, offsetof(pprofd__gzip, stage));
     g->sink.append = sink_append;
     /* Level 1, as Go writes its profiles (gzip.BestSpeed): profiles are
      * requested often and compress well even so. */
@@ -76,6 +96,7 @@ void pprofd__gzip_write(pprofd__gzip *g, const void *data, size_t len)
 
 int pprofd__gzip_finish(pprofd__gzip *g)
 {
+    flush_stage(g);
     deflate_some(g, "", 0, Z_FINISH);
     return g->failed ? -1 : 0;
 }

@@ -17,6 +17,11 @@ typedef struct pprofd__gzip {
     unsigned char *out;   /* compressed bytes so far */
     size_t len, cap;
     int failed;           /* a zlib or allocation error happened */
+    /* protobuf-c appends a few bytes at a time (a tag, a varint): calling
+     * deflate for each costs more than compressing. Small appends gather
+     * here first. */
+    size_t staged;
+    unsigned char stage[32768];
 } pprofd__gzip;
 
 int pprofd__gzip_init(pprofd__gzip *g);
