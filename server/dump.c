@@ -9,47 +9,10 @@
 #include <string.h>
 
 #include "server/dump.h"
+#include "server/strbuf.h"
 #include "server/symbols.h"
 
-/* A growable string. (text.c has its own; the lead may merge the two.) */
-typedef struct textbuf {
-    char *data;
-    size_t len, cap;
-    int failed;
-} textbuf;
-
-static void tb_printf(textbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tb_printf(textbuf *b, const char *fmt, ...)
-{
-    if (b->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->data ? b->data + b->len : NULL, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->failed = 1;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap ? b->cap * 2 : 8192;
-        while (cap - b->len <= (size_t)n)
-            cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (!d) {
-            b->failed = 1;
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-}
-
-static enum MHD_Result respond_textbuf(pprofd__request *req, textbuf *b)
+static enum MHD_Result respond_textbuf(pprofd__request *req, pprofd__strbuf *b)
 {
     enum MHD_Result r;
     if (b->failed)
@@ -63,19 +26,19 @@ static enum MHD_Result respond_textbuf(pprofd__request *req, textbuf *b)
 
 /* A JSON-ish string for labels and names: names come from the host and may
  * hold quotes or control bytes. */
-static void tb_quoted(textbuf *b, const char *s)
+static void tb_quoted(pprofd__strbuf *b, const char *s)
 {
-    tb_printf(b, "\"");
+    pprofd__strbuf_printf(b, "\"");
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\')
-            tb_printf(b, "\\%c", c);
+            pprofd__strbuf_printf(b, "\\%c", c);
         else if (c < 0x20 || c == 0x7f)
-            tb_printf(b, "\\x%02x", c);
+            pprofd__strbuf_printf(b, "\\x%02x", c);
         else
-            tb_printf(b, "%c", c);
+            pprofd__strbuf_printf(b, "%c", c);
     }
-    tb_printf(b, "\"");
+    pprofd__strbuf_printf(b, "\"");
 }
 
 /* ---- debug=1 ---- */
@@ -83,16 +46,16 @@ static void tb_quoted(textbuf *b, const char *s)
 /* One "#\t0xPC\tfunction\tfile:line" per frame, inlined ones included. */
 static void print_count_frame(uintptr_t pc, const pprofd__frame *frames, int n, void *arg)
 {
-    textbuf *b = arg;
+    pprofd__strbuf *b = arg;
     if (n == 0) {
-        tb_printf(b, "#\t%#lx\t?\n", (unsigned long)pc);
+        pprofd__strbuf_printf(b, "#\t%#lx\t?\n", (unsigned long)pc);
         return;
     }
     for (int i = 0; i < n; i++) {
-        tb_printf(b, "#\t%#lx\t%s", (unsigned long)pc, frames[i].name);
+        pprofd__strbuf_printf(b, "#\t%#lx\t%s", (unsigned long)pc, frames[i].name);
         if (frames[i].file[0])
-            tb_printf(b, "\t%s:%lld", frames[i].file, (long long)frames[i].line);
-        tb_printf(b, "\n");
+            pprofd__strbuf_printf(b, "\t%s:%lld", frames[i].file, (long long)frames[i].line);
+        pprofd__strbuf_printf(b, "\n");
     }
 }
 
@@ -105,42 +68,42 @@ static int by_count_descending(const void *a, const void *b)
 enum MHD_Result pprofd__respond_count_text(pprofd__request *req, const char *name,
                                            pprofd__count_entry *entries, size_t n)
 {
-    textbuf b = {0};
+    pprofd__strbuf b = {0};
     int64_t total = 0;
     for (size_t i = 0; i < n; i++)
         total += entries[i].count;
     qsort(entries, n, sizeof *entries, by_count_descending);
-    tb_printf(&b, "%s profile: total %lld\n", name, (long long)total);
+    pprofd__strbuf_printf(&b, "%s profile: total %lld\n", name, (long long)total);
     for (size_t i = 0; i < n && !b.failed; i++) {
         const pprofd__count_entry *e = &entries[i];
-        tb_printf(&b, "%lld @", (long long)e->count);
+        pprofd__strbuf_printf(&b, "%lld @", (long long)e->count);
         for (int j = 0; j < e->depth; j++)
-            tb_printf(&b, " %#lx", (unsigned long)e->pcs[j]);
-        tb_printf(&b, "\n");
+            pprofd__strbuf_printf(&b, " %#lx", (unsigned long)e->pcs[j]);
+        pprofd__strbuf_printf(&b, "\n");
         if (e->thread_name || e->server || e->no_answer_reason) {
             const char *sep = "";
-            tb_printf(&b, "# labels: {");
+            pprofd__strbuf_printf(&b, "# labels: {");
             if (e->thread_name) {
-                tb_printf(&b, "\"thread\":");
+                pprofd__strbuf_printf(&b, "\"thread\":");
                 tb_quoted(&b, e->thread_name);
                 sep = ", ";
             }
             if (e->server) {
-                tb_printf(&b, "%s\"pprofd\":\"server\"", sep);
+                pprofd__strbuf_printf(&b, "%s\"pprofd\":\"server\"", sep);
                 sep = ", ";
             }
             if (e->no_answer_reason) {
-                tb_printf(&b, "%s\"tid\":%d, \"reason\":", sep, (int)e->no_answer_tid);
+                pprofd__strbuf_printf(&b, "%s\"tid\":%d, \"reason\":", sep, (int)e->no_answer_tid);
                 tb_quoted(&b, e->no_answer_reason);
             }
-            tb_printf(&b, "}\n");
+            pprofd__strbuf_printf(&b, "}\n");
         }
         if (e->no_answer_reason)
-            tb_printf(&b, "#\t%s\tthread %d: %s\n", PPROFD_NO_ANSWER_FRAME,
+            pprofd__strbuf_printf(&b, "#\t%s\tthread %d: %s\n", PPROFD_NO_ANSWER_FRAME,
                       (int)e->no_answer_tid, e->no_answer_reason);
         for (int j = 0; j < e->depth; j++)
             pprofd__symbolize(e->pcs[j], print_count_frame, &b);
-        tb_printf(&b, "\n");
+        pprofd__strbuf_printf(&b, "\n");
     }
     return respond_textbuf(req, &b);
 }
@@ -166,45 +129,45 @@ static const char *state_name(char state)
  * print the address instead of the offset. */
 static void print_dump_frame(uintptr_t pc, const pprofd__frame *frames, int n, void *arg)
 {
-    textbuf *b = arg;
+    pprofd__strbuf *b = arg;
     if (n == 0) {
-        tb_printf(b, "?()\n\t? pc=%#lx\n", (unsigned long)pc);
+        pprofd__strbuf_printf(b, "?()\n\t? pc=%#lx\n", (unsigned long)pc);
         return;
     }
     for (int i = 0; i < n; i++) {
-        tb_printf(b, "%s()%s\n\t", frames[i].name, i + 1 < n ? " (inlined)" : "");
+        pprofd__strbuf_printf(b, "%s()%s\n\t", frames[i].name, i + 1 < n ? " (inlined)" : "");
         if (frames[i].file[0])
-            tb_printf(b, "%s:%lld", frames[i].file, (long long)frames[i].line);
+            pprofd__strbuf_printf(b, "%s:%lld", frames[i].file, (long long)frames[i].line);
         else
-            tb_printf(b, "?");
-        tb_printf(b, " pc=%#lx\n", (unsigned long)pc);
+            pprofd__strbuf_printf(b, "?");
+        pprofd__strbuf_printf(b, " pc=%#lx\n", (unsigned long)pc);
     }
 }
 
 enum MHD_Result pprofd__respond_thread_dump_text(pprofd__request *req,
                                                  const pprofd__thread_dump *dump)
 {
-    textbuf b = {0};
+    pprofd__strbuf b = {0};
     int silent = 0;
     for (int i = 0; i < dump->count; i++) {
         pprofd__dump_outcome o = dump->threads[i].outcome;
         silent += o != PPROFD_DUMP_ANSWERED && o != PPROFD_DUMP_SELF;
     }
-    tb_printf(&b, "thread dump: %d threads, %d without an answer, captured in %.3f ms "
+    pprofd__strbuf_printf(&b, "thread dump: %d threads, %d without an answer, captured in %.3f ms "
                   "(signal %d)\n\n",
               dump->count, silent, (double)dump->elapsed_ns / 1e6, dump->signal);
     for (int i = 0; i < dump->count && !b.failed; i++) {
         const pprofd__thread_snapshot *t = &dump->threads[i];
-        tb_printf(&b, "thread %d ", (int)t->tid);
+        pprofd__strbuf_printf(&b, "thread %d ", (int)t->tid);
         tb_quoted(&b, t->name);
-        tb_printf(&b, "%s [%s, user %.2fs, system %.2fs]:\n", t->server ? " (pprofd server)" : "",
+        pprofd__strbuf_printf(&b, "%s [%s, user %.2fs, system %.2fs]:\n", t->server ? " (pprofd server)" : "",
                   state_name(t->state), (double)t->user_ns / 1e9, (double)t->system_ns / 1e9);
         if (t->outcome != PPROFD_DUMP_ANSWERED && t->outcome != PPROFD_DUMP_SELF)
-            tb_printf(&b, "%s: %s\n", PPROFD_NO_ANSWER_FRAME,
+            pprofd__strbuf_printf(&b, "%s: %s\n", PPROFD_NO_ANSWER_FRAME,
                       pprofd__dump_outcome_text(t->outcome));
         for (int j = 0; j < t->depth; j++)
             pprofd__symbolize(t->pcs[j], print_dump_frame, &b);
-        tb_printf(&b, "\n");
+        pprofd__strbuf_printf(&b, "\n");
     }
     return respond_textbuf(req, &b);
 }

@@ -29,34 +29,8 @@
 #include <string.h>
 
 #include "server/server.h"
+#include "server/strbuf.h"
 #include "server/symbols.h"
-
-typedef struct outbuf {
-    char *data;
-    size_t len, cap;
-    int failed;
-} outbuf;
-
-static void out_append(outbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (!d) {
-            b->failed = 1;
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = 0;
-}
 
 /* Parse one word: 0x-prefixed hex or decimal, the whole word, no sign, no
  * overflow. Returns 0 on success. */
@@ -91,10 +65,10 @@ static void append_name(uintptr_t pc, const pprofd__frame *frames, int n, void *
         return;
     char addr[32];
     int len = snprintf(addr, sizeof addr, "%#" PRIxPTR " ", pc);
-    outbuf *b = arg;
-    out_append(b, addr, (size_t)len);
-    out_append(b, frames[0].system_name, strlen(frames[0].system_name));
-    out_append(b, "\n", 1);
+    pprofd__strbuf *b = arg;
+    pprofd__strbuf_append(b, addr, (size_t)len);
+    pprofd__strbuf_append(b, frames[0].system_name, strlen(frames[0].system_name));
+    pprofd__strbuf_append(b, "\n", 1);
 }
 
 static int is_space(char c)
@@ -104,7 +78,7 @@ static int is_space(char c)
 
 /* Answer each '+'-separated address in [p, end) into b. Returns 0, or -1
  * with the 400 already queued in *result. */
-static int symbolize_words(pprofd__request *req, const char *p, const char *end, outbuf *b,
+static int symbolize_words(pprofd__request *req, const char *p, const char *end, pprofd__strbuf *b,
                            enum MHD_Result *result)
 {
     while (p < end) {
@@ -140,21 +114,21 @@ static enum MHD_Result collect_query_words(void *cls, enum MHD_ValueKind kind, c
                                            const char *value)
 {
     (void)kind;
-    outbuf *words = cls;
+    pprofd__strbuf *words = cls;
     if (key && (!value || !*value)) {
-        out_append(words, key, strlen(key));
-        out_append(words, "+", 1);
+        pprofd__strbuf_append(words, key, strlen(key));
+        pprofd__strbuf_append(words, "+", 1);
     }
     return MHD_YES;
 }
 
 enum MHD_Result pprofd__handle_symbol(pprofd__request *req)
 {
-    outbuf b = {0}, query = {0};
+    pprofd__strbuf b = {0}, query = {0};
     enum MHD_Result r;
     char line[64];
     int n = snprintf(line, sizeof line, "num_symbols: %zu\n", pprofd__symbols_count());
-    out_append(&b, line, (size_t)n);
+    pprofd__strbuf_append(&b, line, (size_t)n);
 
     if (strcmp(req->method, "POST") == 0 && req->body) {
         if (memchr(req->body, 0, req->body_len)) {

@@ -10,50 +10,13 @@
 
 #include "sampler/heap.h"
 #include "server/server.h"
+#include "server/strbuf.h"
 #include "server/symbols.h"
-
-/* A growable string for building pages. */
-typedef struct strbuf {
-    char *data;
-    size_t len, cap;
-    int failed;
-} strbuf;
-
-static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(strbuf *b, const char *fmt, ...)
-{
-    if (b->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->data ? b->data + b->len : NULL, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->failed = 1;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap - b->len <= (size_t)n)
-            cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (!d) {
-            b->failed = 1;
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-}
 
 enum MHD_Result pprofd__handle_index(pprofd__request *req)
 {
-    strbuf b = {0};
-    sb_printf(&b,
+    pprofd__strbuf b = {0};
+    pprofd__strbuf_printf(&b,
               "<html>\n<head>\n<title>/debug/pprof/</title>\n<style>\n"
               ".profile-name{\n\tdisplay:inline-block;\n\twidth:6rem;\n}\n</style>\n</head>\n"
               "<body>\n/debug/pprof/\n<br>\n<p>Set debug=1 as a query parameter to export in "
@@ -67,19 +30,19 @@ enum MHD_Result pprofd__handle_index(pprofd__request *req)
                       strcmp(ep->name, "threads") == 0 || strcmp(ep->name, "goroutine") == 0 ||
                       strcmp(ep->name, "threadcreate") == 0 || strcmp(ep->name, "block") == 0 ||
                       strcmp(ep->name, "mutex") == 0;
-        sb_printf(&b, "<tr><td>%s</td><td><a href='%s%s'>%s</a></td></tr>\n", count, ep->name,
+        pprofd__strbuf_printf(&b, "<tr><td>%s</td><td><a href='%s%s'>%s</a></td></tr>\n", count, ep->name,
                   textual ? "?debug=1" : "", ep->name);
     }
-    sb_printf(&b, "</table>\n<a href=\"threads?debug=2\">full thread stack dump</a>\n<br>\n"
+    pprofd__strbuf_printf(&b, "</table>\n<a href=\"threads?debug=2\">full thread stack dump</a>\n<br>\n"
                   "<p>\nProfile Descriptions:\n<ul>\n");
     for (const pprofd__endpoint *ep = pprofd__endpoints; ep->name; ep++)
-        sb_printf(&b, "<li><div class=profile-name>%s: </div> %s</li>\n", ep->name,
+        pprofd__strbuf_printf(&b, "<li><div class=profile-name>%s: </div> %s</li>\n", ep->name,
                   ep->description);
-    sb_printf(&b, "<p>Contention profiling does not exist in pprofd yet: mutex and block "
+    pprofd__strbuf_printf(&b, "<p>Contention profiling does not exist in pprofd yet: mutex and block "
                   "answer valid profiles with no samples.</p>\n");
     pprofd__heap_stats hs;
     pprofd__heap_get_stats(&hs);
-    sb_printf(&b,
+    pprofd__strbuf_printf(&b,
               "</ul>\n</p>\n<p>pprofd %s: heap sampling every %ld bytes on average; "
               "%zu sampled objects live; sampler memory %zu bytes of a %zu-byte cap; "
               "%llu samples dropped%s; symbol cache %zu bytes.</p>\n</body>\n</html>\n",
@@ -130,17 +93,17 @@ static int by_inuse_bytes(const void *a, const void *b)
 
 static void print_frames(uintptr_t pc, const pprofd__frame *frames, int n, void *arg)
 {
-    strbuf *b = arg;
+    pprofd__strbuf *b = arg;
     if (n == 0) {
-        sb_printf(b, "#\t%#lx\n", (unsigned long)pc);
+        pprofd__strbuf_printf(b, "#\t%#lx\n", (unsigned long)pc);
         return;
     }
     for (int i = 0; i < n; i++) {
         if (frames[i].file[0])
-            sb_printf(b, "#\t%#lx\t%s\t%s:%lld\n", (unsigned long)pc, frames[i].name,
+            pprofd__strbuf_printf(b, "#\t%#lx\t%s\t%s:%lld\n", (unsigned long)pc, frames[i].name,
                       frames[i].file, (long long)frames[i].line);
         else
-            sb_printf(b, "#\t%#lx\t%s\n", (unsigned long)pc, frames[i].name);
+            pprofd__strbuf_printf(b, "#\t%#lx\t%s\n", (unsigned long)pc, frames[i].name);
     }
 }
 
@@ -152,33 +115,33 @@ enum MHD_Result pprofd__respond_heap_text(pprofd__request *req, pprofd__heap_rec
     for (size_t i = 0; i < n; i++)
         for (int k = 0; k < 4; k++)
             total[k] += recs[i].c[k];
-    strbuf b = {0};
-    sb_printf(&b, "heap profile: %lld: %lld [%lld: %lld] @ heap/%ld\n",
+    pprofd__strbuf b = {0};
+    pprofd__strbuf_printf(&b, "heap profile: %lld: %lld [%lld: %lld] @ heap/%ld\n",
               (long long)(total[PPROFD_HEAP_ALLOCS] - total[PPROFD_HEAP_FREES]),
               (long long)(total[PPROFD_HEAP_ALLOC_BYTES] - total[PPROFD_HEAP_FREE_BYTES]),
               (long long)total[PPROFD_HEAP_ALLOCS], (long long)total[PPROFD_HEAP_ALLOC_BYTES],
               2 * rate);
     for (size_t i = 0; i < n && !b.failed; i++) {
         const pprofd__heap_record *r = &recs[i];
-        sb_printf(&b, "%lld: %lld [%lld: %lld] @",
+        pprofd__strbuf_printf(&b, "%lld: %lld [%lld: %lld] @",
                   (long long)(r->c[PPROFD_HEAP_ALLOCS] - r->c[PPROFD_HEAP_FREES]),
                   (long long)inuse_bytes(r), (long long)r->c[PPROFD_HEAP_ALLOCS],
                   (long long)r->c[PPROFD_HEAP_ALLOC_BYTES]);
         /* Stored as call sites (return address - 1); shown as Go does. */
         for (uint32_t k = 0; k < r->stack->depth; k++)
-            sb_printf(&b, " %#lx", (unsigned long)(r->stack->pcs[k] + 1));
-        sb_printf(&b, "\n");
+            pprofd__strbuf_printf(&b, " %#lx", (unsigned long)(r->stack->pcs[k] + 1));
+        pprofd__strbuf_printf(&b, "\n");
         for (uint32_t k = 0; k < r->stack->depth; k++)
             pprofd__symbolize(r->stack->pcs[k], print_frames, &b);
-        sb_printf(&b, "\n");
+        pprofd__strbuf_printf(&b, "\n");
     }
-    sb_printf(&b,
+    pprofd__strbuf_printf(&b,
               "\n# pprofd\n# SampleRate = %ld\n# SamplerMemory = %zu\n# SamplerMemoryCap = %zu\n"
               "# DroppedSamples = %llu\n# DroppedSampledBytes = %llu\n# LiveSampledObjects = %zu\n",
               rate, stats->memory, stats->cap, (unsigned long long)stats->dropped,
               (unsigned long long)stats->dropped_bytes, stats->live_objects);
     struct mallinfo2 mi = mallinfo2();
-    sb_printf(&b,
+    pprofd__strbuf_printf(&b,
               "\n# glibc mallinfo2\n# Arena = %zu\n# Mmapped = %zu\n# InUse = %zu\n# Free = %zu\n"
               "# Releasable = %zu\n",
               mi.arena, mi.hblkhd, mi.uordblks, mi.fordblks, mi.keepcost);
