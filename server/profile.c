@@ -5,9 +5,11 @@
  */
 #include <elf.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "profile.pb-c.h"
@@ -441,24 +443,85 @@ static void trim_deleted(char *path)
         path[len - n] = 0;
 }
 
-static void read_mappings(pprofd__profile *p)
+/*
+ * The executable mappings change when the loader adds or removes an object,
+ * and rarely otherwise (a JIT's mmap, a binary replaced on disk). Reading
+ * /proc/self/maps and every object's notes was a fifth of serving /heap
+ * under load, so the parsed list is kept while the loader's add/remove
+ * counters are unchanged and the copy is less than a second old.
+ */
+typedef struct cached_mapping {
+    uint64_t start, limit, offset;
+    char *path;     /* as /proc/self/maps says it (maybe "PATH (deleted)") */
+    char *filename; /* " (deleted)" trimmed */
+    char *build_id;
+} cached_mapping;
+
+static struct {
+    pthread_mutex_t lock;
+    cached_mapping *items;
+    size_t n;
+    unsigned long long adds, subs;
+    struct timespec read_at;
+    int valid;
+} maps_cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static pthread_once_t maps_cache_once = PTHREAD_ONCE_INIT;
+
+/* A fork child must not inherit the lock held by a thread that is gone. */
+static void maps_cache_after_fork(void)
 {
+    pthread_mutex_init(&maps_cache.lock, NULL);
+}
+
+static void maps_cache_register(void)
+{
+    pthread_atfork(NULL, NULL, maps_cache_after_fork);
+}
+
+static int loader_counters(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    unsigned long long *c = arg;
+    c[0] = info->dlpi_adds;
+    c[1] = info->dlpi_subs;
+    return 1; /* the counters are the same in every entry: stop at the first */
+}
+
+static void maps_cache_clear(void)
+{
+    for (size_t i = 0; i < maps_cache.n; i++) {
+        free(maps_cache.items[i].path);
+        free(maps_cache.items[i].filename);
+        free(maps_cache.items[i].build_id);
+    }
+    free(maps_cache.items);
+    maps_cache.items = NULL;
+    maps_cache.n = 0;
+    maps_cache.valid = 0;
+}
+
+/* Called with maps_cache.lock held. Returns 0, or -1 out of memory. */
+static int maps_cache_fill(void)
+{
+    maps_cache_clear();
     FILE *f = fopen("/proc/self/maps", "re");
     if (!f)
-        return;
+        return 0; /* no /proc: profiles without mappings, as before */
     /* malloc, not calloc: only the entries written are touched, so the
-     * table's 76 KB costs no page faults per request. */
+     * table's 76 KB costs no page faults. */
     build_ids *ids = malloc(sizeof *ids);
-    if (ids)
+    if (ids) {
         ids->n = 0;
-    if (ids)
         dl_iterate_phdr(collect_build_id, ids);
-
+    }
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = 0;
     trim_deleted(exe); /* compared with mapping names, trimmed the same way */
 
+    int rc = 0;
+    size_t cap = 0;
     char line[4096 + 256];
     while (fgets(line, sizeof line, f)) {
         unsigned long start, end, offset;
@@ -469,28 +532,80 @@ static void read_mappings(pprofd__profile *p)
             continue;
         if (perms[2] != 'x' || path[0] != '/')
             continue;
+        if (maps_cache.n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            cached_mapping *items = realloc(maps_cache.items, ncap * sizeof *items);
+            if (!items)
+                goto fail;
+            maps_cache.items = items;
+            cap = ncap;
+        }
+        cached_mapping *m = &maps_cache.items[maps_cache.n];
+        m->start = start;
+        m->limit = end;
+        m->offset = offset;
+        m->path = strdup(path);
+        trim_deleted(path);
+        m->filename = strdup(path);
+        m->build_id = strdup(ids ? build_id_for(ids, start, end) : "");
+        maps_cache.n++;
+        if (!m->path || !m->filename || !m->build_id)
+            goto fail;
+        /* pprof takes the first mapping as the main binary. */
+        if (exe[0] && strcmp(path, exe) == 0 && maps_cache.n > 1) {
+            cached_mapping tmp = *m;
+            memmove(&maps_cache.items[1], &maps_cache.items[0], (maps_cache.n - 1) * sizeof tmp);
+            maps_cache.items[0] = tmp;
+        }
+    }
+    maps_cache.valid = 1;
+    goto out;
+fail:
+    maps_cache_clear();
+    rc = -1;
+out:
+    free(ids);
+    fclose(f);
+    return rc;
+}
+
+static void read_mappings(pprofd__profile *p)
+{
+    pthread_once(&maps_cache_once, maps_cache_register);
+    unsigned long long counters[2] = {0, 0};
+    dl_iterate_phdr(loader_counters, counters);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+
+    pthread_mutex_lock(&maps_cache.lock);
+    long age_ms = (now.tv_sec - maps_cache.read_at.tv_sec) * 1000 +
+                  (now.tv_nsec - maps_cache.read_at.tv_nsec) / 1000000;
+    if (!maps_cache.valid || counters[0] != maps_cache.adds || counters[1] != maps_cache.subs ||
+        age_ms >= 1000 || age_ms < 0) {
+        if (maps_cache_fill() < 0) {
+            p->failed = 1;
+            goto out;
+        }
+        maps_cache.adds = counters[0];
+        maps_cache.subs = counters[1];
+        maps_cache.read_at = now;
+    }
+    for (size_t i = 0; i < maps_cache.n; i++) {
+        const cached_mapping *c = &maps_cache.items[i];
         mapping_rec *m = vec_push(&p->mappings);
         if (!m) {
             p->failed = 1;
             break;
         }
-        m->start = start;
-        m->limit = end;
-        m->offset = offset;
-        m->path = intern(p, path); /* the symbolizer knows "PATH (deleted)" */
-        trim_deleted(path);
-        m->filename = intern(p, path);
-        m->build_id = intern(p, ids ? build_id_for(ids, start, end) : "");
-        /* pprof takes the first mapping as the main binary. */
-        if (exe[0] && strcmp(path, exe) == 0 && p->mappings.len > 1) {
-            mapping_rec tmp = *m;
-            memmove(&VEC_AT(p->mappings, mapping_rec, 1), &VEC_AT(p->mappings, mapping_rec, 0),
-                    (p->mappings.len - 1) * sizeof tmp);
-            VEC_AT(p->mappings, mapping_rec, 0) = tmp;
-        }
+        m->start = c->start;
+        m->limit = c->limit;
+        m->offset = c->offset;
+        m->path = intern(p, c->path); /* the symbolizer knows "PATH (deleted)" */
+        m->filename = intern(p, c->filename);
+        m->build_id = intern(p, c->build_id);
     }
-    free(ids);
-    fclose(f);
+out:
+    pthread_mutex_unlock(&maps_cache.lock);
 }
 
 static uint64_t mapping_for(const pprofd__profile *p, uint64_t address)
