@@ -38,6 +38,7 @@
 
 #include "sampler/threaddump.h"
 #include "sampler/threads.h"
+#include "sampler/unwind.h"
 
 #define DEFAULT_TIMEOUT_MS 1000
 /* After the deadline, how long a slot caught mid-unwind may take to finish
@@ -115,34 +116,6 @@ static int64_t monotonic_ns(void)
 }
 
 /*
- * Unwind the interrupted context. async-signal-safe: libunwind's local
- * cursor API (unw_init_local2, unw_step, unw_get_reg) documents itself as
- * safe in signal handlers; it allocates with mmap and blocks signals around
- * its own locks. The first frame is the interrupted instruction itself (from
- * the ucontext), so it is stored as is; the frames above are return
- * addresses, stored minus one as call sites (unwind.h), except right above
- * a signal frame, where the address is again an interrupted instruction.
- * Kept here, not in unwind.c, until the unwinders are unified.
- */
-static int unwind_from_context(void *ucontext, uintptr_t *pcs, int max)
-{
-    unw_cursor_t cursor;
-    if (unw_init_local2(&cursor, (unw_context_t *)ucontext, UNW_INIT_SIGNAL_FRAME) < 0)
-        return 0;
-    int n = 0, exact = 1;
-    while (n < max) {
-        unw_word_t ip;
-        if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0 || ip == 0)
-            break;
-        pcs[n++] = exact ? (uintptr_t)ip : (uintptr_t)ip - 1;
-        exact = unw_is_signal_frame(&cursor) > 0;
-        if (unw_step(&cursor) <= 0)
-            break;
-    }
-    return n;
-}
-
-/*
  * Unwind the calling thread from here, leaving out the caller's `skip`
  * innermost frames (the first one stored is the call site in our caller
  * when skip is 0). Used for the capturing thread itself, and in the handler
@@ -177,8 +150,10 @@ static void futex_wake_all(_Atomic int *word)
 }
 
 /*
- * The handler. async-signal-safe: atomics, gettid, clock_gettime, futex and
- * the unwinder above; no malloc, no locks, no stdio; errno saved. Signals
+ * The handler. async-signal-safe: atomics, gettid, clock_gettime, futex
+ * and unwind.c's signal unwinders (libunwind only when pprofd__unwind_busy()
+ * says the thread was not interrupted inside it); no malloc, no locks, no
+ * stdio; errno saved. Signals
  * that are not ours (another sender, a stale generation, a slot already
  * given up) are dropped without touching anything but counters.
  */
@@ -201,9 +176,15 @@ static void dump_handler(int sig, siginfo_t *info, void *ucontext)
         goto leave;
     }
     dump_slot *s = &b->slots[index];
-    s->depth = unwind_from_context(ucontext, s->pcs, PPROFD_MAX_DEPTH);
-    if (s->depth == 0)
-        s->depth = unwind_current(s->pcs, PPROFD_MAX_DEPTH, 1); /* past dump_handler */
+    if (pprofd__unwind_busy()) {
+        /* Interrupted inside libunwind (the heap sampler's unwind):
+         * re-entering it is not safe, so only the interrupted pc. */
+        s->depth = pprofd__unwind_signal(ucontext, 0, 0, s->pcs, PPROFD_MAX_DEPTH);
+    } else {
+        s->depth = pprofd__unwind_signal_dwarf(ucontext, s->pcs, PPROFD_MAX_DEPTH);
+        if (s->depth == 0)
+            s->depth = unwind_current(s->pcs, PPROFD_MAX_DEPTH, 1); /* past dump_handler */
+    }
     s->interrupt_cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - start_cpu;
     s->interrupt_ns = monotonic_ns() - start;
     atomic_store_explicit(&s->phase, DONE, memory_order_release);
@@ -213,18 +194,6 @@ leave:
     atomic_fetch_sub(&handlers_inside, 1);
 out:
     errno = saved_errno;
-}
-
-/* Touch libunwind's lazily initialised state once outside any handler, so
- * the first handler does not pay for (or race on) it. */
-static void warm_up_unwinder(void)
-{
-    unw_context_t context;
-    unw_cursor_t cursor;
-    if (unw_getcontext(&context) < 0 || unw_init_local(&cursor, &context) < 0)
-        return;
-    for (int i = 0; i < 8 && unw_step(&cursor) > 0; i++)
-        ;
 }
 
 /* In a child of fork() only the forking thread exists: a capture the parent
@@ -244,7 +213,7 @@ static void reset_after_fork(void)
 static void choose_signal(void)
 {
     pthread_atfork(NULL, NULL, reset_after_fork);
-    warm_up_unwinder();
+    pprofd__unwind_warm_up();
     /* From the top: hosts and libraries that use real-time signals tend to
      * take them from SIGRTMIN up. Never one with a handler already. */
     for (int sig = SIGRTMAX; sig >= SIGRTMIN; sig--) {

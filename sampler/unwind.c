@@ -98,6 +98,17 @@ walk_frame_pointers(uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, in
     return n;
 }
 
+/* The interrupted frame: its registers, and its pc stored as pcs[0] (an
+ * exact instruction, not a call site). 0 when there is none to take. */
+static int take_leaf(const void *ucontext, uintptr_t *pcs, int max, uintptr_t *pc,
+                     uintptr_t *sp, uintptr_t *fp)
+{
+    if (max <= 0 || !registers_of(ucontext, pc, sp, fp) || *pc == 0)
+        return 0;
+    pcs[0] = *pc;
+    return 1;
+}
+
 /* An sp outside the known stack (an alternate signal stack, a coroutine's
  * stack) leaves nothing we know to be mapped. */
 static int on_known_stack(uintptr_t sp, uintptr_t lo, uintptr_t hi)
@@ -110,9 +121,8 @@ int pprofd__unwind_signal(const void *ucontext, uintptr_t stack_lo, uintptr_t st
                           uintptr_t *pcs, int max)
 {
     uintptr_t pc, sp, fp;
-    if (max <= 0 || !registers_of(ucontext, &pc, &sp, &fp) || pc == 0)
+    if (!take_leaf(ucontext, pcs, max, &pc, &sp, &fp))
         return 0;
-    pcs[0] = pc;
     if (!on_known_stack(sp, stack_lo, stack_hi))
         return 1;
     return walk_frame_pointers(fp, sp, stack_hi, pcs, 1, max);
@@ -129,14 +139,19 @@ static int init_cursor(unw_cursor_t *cursor, unw_context_t *context, const void 
 }
 
 /* Continue a DWARF walk from the cursor's current frame (already stored at
- * pcs[n-1]). */
+ * pcs[n-1]). Frames are return addresses, stored minus one as call sites,
+ * except the frame right above a signal frame: that one is an interrupted
+ * instruction (a host's own signal handler was running), stored as is. */
 static int walk_dwarf(unw_cursor_t *cursor, uintptr_t *pcs, int n, int max)
 {
-    while (n < max && unw_step(cursor) > 0) {
+    while (n < max) {
+        int interrupted = unw_is_signal_frame(cursor) > 0;
+        if (unw_step(cursor) <= 0)
+            break;
         unw_word_t ip = 0;
         if (unw_get_reg(cursor, UNW_REG_IP, &ip) < 0 || ip == 0)
             break;
-        pcs[n++] = (uintptr_t)ip - 1;
+        pcs[n++] = interrupted ? (uintptr_t)ip : (uintptr_t)ip - 1;
     }
     return n;
 }
@@ -147,9 +162,8 @@ int pprofd__unwind_signal_dwarf(const void *ucontext, uintptr_t *pcs, int max)
     unw_context_t context;
     unw_cursor_t cursor;
     uintptr_t pc, sp, fp;
-    if (max <= 0 || !registers_of(ucontext, &pc, &sp, &fp) || pc == 0)
+    if (!take_leaf(ucontext, pcs, max, &pc, &sp, &fp))
         return 0;
-    pcs[0] = pc;
     if (init_cursor(&cursor, &context, ucontext) < 0)
         return 1;
     return walk_dwarf(&cursor, pcs, 1, max);
@@ -282,9 +296,8 @@ int pprofd__unwind_signal_mixed(const void *ucontext, uintptr_t stack_lo, uintpt
     unw_cursor_t cursor;
     uintptr_t pc, sp, fp;
     *all_dwarf = 0;
-    if (max <= 0 || !registers_of(ucontext, &pc, &sp, &fp) || pc == 0)
+    if (!take_leaf(ucontext, pcs, max, &pc, &sp, &fp))
         return 0;
-    pcs[0] = pc;
 #ifdef UNW_FRAME_POINTER
     int known = on_known_stack(sp, stack_lo, stack_hi);
     if (known) {
