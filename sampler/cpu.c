@@ -12,7 +12,6 @@
  *   `period_nanos`, the table and the statistics counters, all atomics or
  *   written while `collecting` is 0 and no handler runs.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -274,14 +273,12 @@ static void push_registered(const pprofd__thread *t, void *arg)
 static int list_threads(tid_list *l)
 {
     pprofd__threads_foreach(push_registered, l);
-    int rc = 0;
-    DIR *d = opendir("/proc/self/task");
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)))
-            if (e->d_name[0] >= '1' && e->d_name[0] <= '9')
-                tid_push(l, (pid_t)atol(e->d_name));
-        closedir(d);
+    int rc = 0, n = 0;
+    pid_t *tasks = NULL;
+    if (pprofd__threads_list_tasks(&tasks, &n) == 0) {
+        for (int i = 0; i < n; i++)
+            tid_push(l, tasks[i]);
+        free(tasks);
     } else {
         rc = -1;
     }

@@ -17,7 +17,6 @@
  *                     Whoever wins the CAS owns the slot: a late handler can
  *                     never write into a slot the capturer has given up on.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -315,37 +314,6 @@ static pprofd__dump_outcome check_mask(pid_t tid, int sig)
     return PPROFD_DUMP_ANSWERED;
 }
 
-/* Every tid in /proc/self/task, into a malloc'd array. */
-static int list_tasks(pid_t **out, int *count)
-{
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return -EIO;
-    int n = 0, cap = 64;
-    pid_t *tids = malloc((size_t)cap * sizeof *tids);
-    struct dirent *e;
-    while (tids && (e = readdir(d))) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        if (n == cap) {
-            pid_t *bigger = realloc(tids, (size_t)(cap *= 2) * sizeof *tids);
-            if (!bigger) {
-                free(tids);
-                tids = NULL;
-                break;
-            }
-            tids = bigger;
-        }
-        tids[n++] = (pid_t)atoi(e->d_name);
-    }
-    closedir(d);
-    if (!tids)
-        return -ENOMEM;
-    *out = tids;
-    *count = n;
-    return 0;
-}
-
 typedef struct server_marking {
     pprofd__thread_snapshot *snaps;
     int count;
@@ -520,7 +488,7 @@ int pprofd__thread_dump_capture(pprofd__thread_dump *out, const pprofd__dump_opt
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     int64_t started = monotonic_ns();
-    if ((rc = list_tasks(&tids, &n)) < 0)
+    if ((rc = pprofd__threads_list_tasks(&tids, &n)) < 0)
         goto fail;
     snaps = calloc((size_t)(n ? n : 1), sizeof *snaps);
     b = block_new((uint32_t)n);

@@ -7,6 +7,7 @@
  * microseconds with libunwind) and one lock-free stack-table insert, on top
  * of the malloc of the trampoline's arguments.
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdatomic.h>
@@ -124,6 +125,36 @@ void pprofd__threads_foreach(void (*fn)(const pprofd__thread *t, void *arg), voi
         if (tid > 0)
             fn(&slots[i], arg);
     }
+}
+
+int pprofd__threads_list_tasks(pid_t **out, int *count)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -EIO;
+    int n = 0, cap = 64;
+    pid_t *tids = malloc((size_t)cap * sizeof *tids);
+    struct dirent *e;
+    while (tids && (e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        if (n == cap) {
+            pid_t *bigger = realloc(tids, (size_t)(cap *= 2) * sizeof *tids);
+            if (!bigger) {
+                free(tids);
+                tids = NULL;
+                break;
+            }
+            tids = bigger;
+        }
+        tids[n++] = (pid_t)atoi(e->d_name);
+    }
+    closedir(d);
+    if (!tids)
+        return -ENOMEM;
+    *out = tids;
+    *count = n;
+    return 0;
 }
 
 int pprofd__threads_count(void)

@@ -47,6 +47,11 @@ int pprofd__threads_add_hooks(pprofd__thread_hook on_start, pprofd__thread_hook 
 /* Call fn for each registered thread. Async-signal-safe. */
 void pprofd__threads_foreach(void (*fn)(const pprofd__thread *t, void *arg), void *arg);
 
+/* Every thread of the process, registered or not: the tids in
+ * /proc/self/task, into a malloc'd array the caller frees. Returns 0, or
+ * -EIO (no /proc) or -ENOMEM. Normal context only (it allocates). O(T). */
+int pprofd__threads_list_tasks(pid_t **out, int *count);
+
 /* Registered threads now. */
 int pprofd__threads_count(void);
 

@@ -2,7 +2,6 @@
  * handlers — one function per endpoint: parameters, errors, and the walk
  * over sampler tables that turns raw counts into a profile.
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 
 #include "sampler/heap.h"
 #include "sampler/stacktab.h"
+#include "sampler/threads.h"
 #include "server/dump.h"
 #include "server/handlers_cpu.h"
 #include "server/server.h"
@@ -295,19 +295,15 @@ static enum MHD_Result handle_cmdline(pprofd__request *req)
     return r;
 }
 
-/* ---- threads (count only, until the threads profile lands) ---- */
+/* ---- threads: the index page's count ---- */
 
 static long count_threads(void)
 {
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
+    pid_t *tids = NULL;
+    int n = 0;
+    if (pprofd__threads_list_tasks(&tids, &n) < 0)
         return 0;
-    long n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
+    free(tids);
     return n;
 }
 
