@@ -12,18 +12,6 @@
 #include "server/strbuf.h"
 #include "server/symbols.h"
 
-static enum MHD_Result respond_textbuf(pprofd__request *req, pprofd__strbuf *b)
-{
-    enum MHD_Result r;
-    if (b->failed)
-        r = pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-    else
-        r = pprofd__respond_text(req, MHD_HTTP_OK, "text/plain; charset=utf-8",
-                                 b->data ? b->data : "", b->len);
-    free(b->data);
-    return r;
-}
-
 /* A JSON-ish string for labels and names: names come from the host and may
  * hold quotes or control bytes. */
 static void tb_quoted(pprofd__strbuf *b, const char *s)
@@ -105,7 +93,7 @@ enum MHD_Result pprofd__respond_count_text(pprofd__request *req, const char *nam
             pprofd__symbolize(e->pcs[j], print_count_frame, &b);
         pprofd__strbuf_printf(&b, "\n");
     }
-    return respond_textbuf(req, &b);
+    return pprofd__respond_strbuf(req, "text/plain; charset=utf-8", &b);
 }
 
 /* ---- debug=2 ---- */
@@ -169,5 +157,5 @@ enum MHD_Result pprofd__respond_thread_dump_text(pprofd__request *req,
             pprofd__symbolize(t->pcs[j], print_dump_frame, &b);
         pprofd__strbuf_printf(&b, "\n");
     }
-    return respond_textbuf(req, &b);
+    return pprofd__respond_strbuf(req, "text/plain; charset=utf-8", &b);
 }

@@ -149,11 +149,7 @@ enum MHD_Result pprofd__handle_symbol(pprofd__request *req)
         if (query.len && symbolize_words(req, query.data, query.data + query.len, &b, &r) < 0)
             goto out;
     }
-    if (b.failed) {
-        r = pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        goto out;
-    }
-    r = pprofd__respond_text(req, MHD_HTTP_OK, "text/plain; charset=utf-8", b.data, b.len);
+    r = pprofd__respond_strbuf(req, "text/plain; charset=utf-8", &b);
 out:
     free(b.data);
     free(query.data);

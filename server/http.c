@@ -29,6 +29,7 @@
 #include "sampler/heap.h"
 #include "sampler/threads.h"
 #include "server/server.h"
+#include "server/strbuf.h"
 
 #define PREFIX "/debug/pprof/"
 #define MAX_BODY (1u << 20)
@@ -78,6 +79,19 @@ enum MHD_Result pprofd__respond_text(pprofd__request *req, unsigned status,
     MHD_add_response_header(r, "Content-Type", content_type);
     add_common_headers(r);
     return queue_response(req, status, r);
+}
+
+enum MHD_Result pprofd__respond_strbuf(pprofd__request *req, const char *content_type,
+                                       pprofd__strbuf *b)
+{
+    enum MHD_Result r;
+    if (b->failed)
+        r = pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    else
+        r = pprofd__respond_text(req, MHD_HTTP_OK, content_type, b->data ? b->data : "", b->len);
+    free(b->data);
+    b->data = NULL;
+    return r;
 }
 
 enum MHD_Result pprofd__respond_error(pprofd__request *req, unsigned status, const char *fmt, ...)

@@ -76,6 +76,11 @@ enum MHD_Result pprofd__respond_error(pprofd__request *req, unsigned status, con
     __attribute__((format(printf, 3, 4)));
 enum MHD_Result pprofd__respond_text(pprofd__request *req, unsigned status,
                                      const char *content_type, const char *body, size_t len);
+/* Answer the text built in b (200 with content_type, or 500 if building it
+ * ran out of memory) and free b's data. */
+struct pprofd__strbuf;
+enum MHD_Result pprofd__respond_strbuf(pprofd__request *req, const char *content_type,
+                                       struct pprofd__strbuf *b);
 /* Encode p (consumed) and answer it gzip'd as an attachment `filename`;
  * a 500 if encoding fails. */
 enum MHD_Result pprofd__respond_profile(pprofd__request *req, const char *filename,

@@ -52,14 +52,7 @@ enum MHD_Result pprofd__handle_index(pprofd__request *req)
                            "PPROFD_MEM_CAP)"
                          : "",
               pprofd__symbols_memory());
-    if (b.failed) {
-        free(b.data);
-        return pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-    }
-    enum MHD_Result r =
-        pprofd__respond_text(req, MHD_HTTP_OK, "text/html; charset=utf-8", b.data, b.len);
-    free(b.data);
-    return r;
+    return pprofd__respond_strbuf(req, "text/html; charset=utf-8", &b);
 }
 
 /* ---- heap, debug=1 ----
@@ -145,12 +138,5 @@ enum MHD_Result pprofd__respond_heap_text(pprofd__request *req, pprofd__heap_rec
               "\n# glibc mallinfo2\n# Arena = %zu\n# Mmapped = %zu\n# InUse = %zu\n# Free = %zu\n"
               "# Releasable = %zu\n",
               mi.arena, mi.hblkhd, mi.uordblks, mi.fordblks, mi.keepcost);
-    if (b.failed) {
-        free(b.data);
-        return pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-    }
-    enum MHD_Result result =
-        pprofd__respond_text(req, MHD_HTTP_OK, "text/plain; charset=utf-8", b.data, b.len);
-    free(b.data);
-    return result;
+    return pprofd__respond_strbuf(req, "text/plain; charset=utf-8", &b);
 }
