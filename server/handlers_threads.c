@@ -192,6 +192,22 @@ static enum MHD_Result capture_failed(pprofd__request *req, int rc)
                                  "cannot list the threads: %s", strerror(-rc));
 }
 
+/* The answer both count profiles end with: Go's debug=1 text, or the
+ * `NAME/count` profile, attached as NAME, or NAME-delta for a window. */
+static enum MHD_Result respond_counts(pprofd__request *req, const char *name,
+                                      const count_params *cp, const entry_list *shown,
+                                      int64_t time_ns, int64_t duration_ns)
+{
+    if (cp->debug >= 1)
+        return pprofd__respond_count_text(req, name, shown->items, shown->n);
+    pprofd__profile *p = count_profile(name, shown, time_ns, duration_ns);
+    if (!p)
+        return pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    char filename[64];
+    snprintf(filename, sizeof filename, "%s%s", name, cp->seconds ? "-delta" : "");
+    return pprofd__respond_profile(req, filename, p);
+}
+
 /* ---- threads / goroutine ---- */
 
 static enum MHD_Result serve_threads(pprofd__request *req, const char *name)
@@ -204,8 +220,6 @@ static enum MHD_Result serve_threads(pprofd__request *req, const char *name)
     pprofd__thread_dump before = {0}, now = {0};
     entry_list grouped_before = {0}, grouped = {0}, delta = {0};
     const entry_list *shown = &grouped;
-    pprofd__profile *p = NULL;
-    char filename[64];
     int rc;
 
     if (cp.seconds) {
@@ -235,18 +249,9 @@ static enum MHD_Result serve_threads(pprofd__request *req, const char *name)
             goto out_of_memory;
         shown = &delta;
     }
-    if (cp.debug == 1) {
-        result = pprofd__respond_count_text(req, name, shown->items, shown->n);
-        goto done;
-    }
-    char type[32];
-    snprintf(type, sizeof type, "%s", strcmp(name, "goroutine") == 0 ? "goroutine" : "threads");
-    p = count_profile(type, shown, cp.seconds ? before.time_ns : now.time_ns,
-                      cp.seconds ? now.time_ns - before.time_ns : 0);
-    if (!p)
-        goto out_of_memory;
-    snprintf(filename, sizeof filename, "%s%s", name, cp.seconds ? "-delta" : "");
-    result = pprofd__respond_profile(req, filename, p);
+    /* debug=2 answered above: debug here is 0 or 1. */
+    result = respond_counts(req, name, &cp, shown, cp.seconds ? before.time_ns : now.time_ns,
+                            cp.seconds ? now.time_ns - before.time_ns : 0);
     goto done;
 
 out_of_memory:
@@ -324,8 +329,6 @@ enum MHD_Result pprofd__handle_threadcreate(pprofd__request *req)
     entry_list delta = {0};
     entry_list shown;
     int64_t started = pprofd__now_nanos();
-    pprofd__profile *p;
-    char filename[64];
 
     if (cp.seconds) {
         if (snapshot_creations(&before) < 0)
@@ -344,16 +347,8 @@ enum MHD_Result pprofd__handle_threadcreate(pprofd__request *req)
             goto out_of_memory;
         shown = delta;
     }
-    if (cp.debug >= 1) {
-        result = pprofd__respond_count_text(req, "threadcreate", shown.items, shown.n);
-        goto done;
-    }
-    p = count_profile("threadcreate", &shown, started,
-                      cp.seconds ? pprofd__now_nanos() - started : 0);
-    if (!p)
-        goto out_of_memory;
-    snprintf(filename, sizeof filename, "threadcreate%s", cp.seconds ? "-delta" : "");
-    result = pprofd__respond_profile(req, filename, p);
+    result = respond_counts(req, "threadcreate", &cp, &shown, started,
+                            cp.seconds ? pprofd__now_nanos() - started : 0);
     goto done;
 
 out_of_memory:
