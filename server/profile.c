@@ -141,7 +141,7 @@ typedef struct mapping_rec {
 
 struct pprofd__profile {
     vec strings;   /* char * */
-    map string_ids; /* hash -> chain head is overkill: hash -> index+1, probe on collision */
+    map string_ids; /* string hash -> index + 1; collisions probe on (see intern) */
     vec sample_types; /* ValueType-ish: int64 pairs */
     int64_t period_type[2], period;
     int64_t default_sample_type;
@@ -287,7 +287,8 @@ size_t pprofd__profile_sample_count(const pprofd__profile *p)
 
 static uint64_t location_for_address(pprofd__profile *p, uint64_t address)
 {
-    /* Address 0 cannot be a map key with value semantics issues: shift it. */
+    /* Any address is a valid key, 0 included: the map tells absence by a
+     * zero value, and location ids start at 1. */
     uint64_t *slot = map_slot(&p->loc_by_addr, address);
     if (!slot)
         return 0;
