@@ -12,16 +12,6 @@ SITE=$((12 << 20))
 SITES="malloc_site calloc_site realloc_site reallocarray_site memalign_site aligned_alloc_site
        posix_memalign_site valloc_site pvalloc_site strdup_site"
 
-# wait_for WORD: until the host has printed WORD on a line of its own.
-wait_for() {
-    for _ in $(seq 1 600); do
-        grep -qx "$1" "$SERVER_LOG" && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || fail "host exited early"
-        sleep 0.1
-    done
-    fail "host never said '$1'"
-}
-
 # cum_bytes TOP FUNCTION: the cumulative bytes pprof -top -unit=B gives it.
 cum_bytes() {
     awk -v n="$2" '$6 == n { sub("B$", "", $4); print $4; found=1 } END { if (!found) print 0 }' <<<"$1"
@@ -34,7 +24,7 @@ within() {
 
 check_sites() {
     local how=$1
-    wait_for ready
+    wait_for_output '^ready$'
     fetch "$BASE/heap" "$WORK/heap-$how.out"
     local top
     top=$(pprof_top "$WORK/heap-$how.out" -unit=B -nodefraction=0 -sample_index=inuse_space)
@@ -68,7 +58,7 @@ kill -USR1 "$SERVER_PID"
 wait "$curl_pid" || fail "delta request failed"
 grep -qi '^Content-Disposition: attachment; filename="heap-delta"' "$WORK/delta.headers" ||
     fail "delta file name: $(cat "$WORK/delta.headers")"
-wait_for "delta done"
+wait_for_output '^delta done$'
 top=$(pprof_top "$WORK/delta.out" -unit=B -nodefraction=0 -sample_index=inuse_space)
 within "$(cum_bytes "$top" delta_site)" "$SITE" 10 || fail "delta: delta_site not ~12 MiB: $top"
 [ "$(cum_bytes "$top" malloc_site)" = 0 ] || fail "delta: malloc_site did not change, yet: $top"
