@@ -182,7 +182,7 @@ __attribute__((noinline)) static int one_sample(const ucontext_t *uc)
     else
         depth = pprofd__unwind_signal_mixed(uc, stack_lo, stack_hi, pcs, PPROFD_MAX_DEPTH,
                                             &all_dwarf);
-    pprofd__stack *st = pprofd__stacktab_intern(&table, pcs, depth, 0);
+    pprofd__stack *st = pprofd__stacktab_intern(&table, pcs, depth);
     if (st) {
         atomic_fetch_add_explicit(&st->counters[0], 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&st->counters[1], 10000000, memory_order_relaxed);

@@ -117,7 +117,7 @@ static void record_sample(const siginfo_t *info, const void *ucontext)
     _Atomic int64_t *how = all_dwarf ? &dwarf_stacks : depth <= 1 ? &leaf_stacks : &fp_stacks;
     atomic_fetch_add_explicit(how, 1, memory_order_relaxed);
 
-    pprofd__stack *st = pprofd__stacktab_intern(&stacks, pcs, depth, 0);
+    pprofd__stack *st = pprofd__stacktab_intern(&stacks, pcs, depth);
     if (!st) {
         atomic_fetch_add_explicit(&lost_samples, weight, memory_order_relaxed);
         return;

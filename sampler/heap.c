@@ -7,20 +7,24 @@
  * crosses zero is sampled, so an object of size s is sampled with
  * probability 1 - exp(-s/rate), which the server undoes.
  *
- * The live table maps a sampled object's address to its size and stack. It
- * is split into shards, each a chained hash with its own mutex, its nodes
- * (32 bytes each) from 64 KiB mmap'd slabs. A static byte filter, one
- * saturating counter per 256-byte granule modulo 256 MiB, lets free() skip
- * the table for the vast majority of pointers, which were never sampled; a
- * filter byte and its shard go together, so each byte is written under one
- * lock only.
+ * The live table maps a sampled object's address to what it added to its
+ * stack's counters (heap.h). It is split into shards, each an open-addressed
+ * hash table (linear probing, deletion by backward shift, so no tombstones)
+ * with its own mutex, grown by doubling in mmap'd memory: inserting or
+ * removing touches the shard's header line and, nearly always, one line of
+ * its table. A static byte filter, one saturating counter per 256-byte
+ * granule modulo 256 MiB, lets free() skip the table for the vast majority
+ * of pointers, which were never sampled; a filter byte and its shard go
+ * together, so each byte is written under one lock only.
  *
  * Costs (callgrind, load/callgrind-malloc.sh): the fast paths add 7
  * instructions to malloc and 8 to free. A sample costs an unwind, a
- * stack-table probe and a shard lock: about 1.4k instructions, a fraction
- * of a microsecond, once per 512 KiB allocated at the default rate. Memory:
- * 4 MiB of fixed tables, then slabs and stack entries as needed, all
- * within the cap.
+ * stack-table probe, two transcendental functions and a shard lock, once
+ * per 512 KiB allocated at the default rate. What it costs in time is
+ * mostly cache misses, since the host's own work evicts the sampler's lines
+ * between samples; hence one stack entry per call site and one table line
+ * per object. Memory: 1.5 MiB of fixed tables, then shard tables and stack
+ * entries as needed, all within the cap.
  */
 #include <errno.h>
 #include <math.h>
@@ -40,38 +44,32 @@ unsigned char pprofd__heap_filter[1u << PPROFD_HEAP_FILTER_BITS];
 
 #define DEFAULT_RATE 524288
 #define SHARDS 64                 /* filter index & (SHARDS-1) picks the shard */
-#define BUCKETS_PER_SHARD 4096    /* 256 Ki chains in all: short up to ~1M live samples */
-#define SLAB_BYTES (64 * 1024)    /* live-table nodes are mapped this much at a time */
-#define STACK_SLOTS (1u << 17)
+#define SHARD_MIN_SLOTS 256       /* a shard's first table: 8 KiB */
+#define STACK_SLOTS (1u << 16)    /* one entry per allocating call stack */
 #define STACK_ARENA (64u << 20)   /* reserved; the memory cap decides how much is used */
 
 /* Tables mapped at init whatever the load: they count against the cap. */
-#define FIXED_BYTES                                                                 \
-    (sizeof pprofd__heap_filter + (size_t)SHARDS * BUCKETS_PER_SHARD * sizeof(void *) + \
-     (size_t)STACK_SLOTS * sizeof(void *))
+#define FIXED_BYTES (sizeof pprofd__heap_filter + (size_t)STACK_SLOTS * sizeof(void *))
 
-typedef struct node {
-    pprofd__heap_object obj;
-    struct node *next;
-} node;
+typedef pprofd__heap_object slot; /* ptr == 0: empty */
 
+/* One cache line: the lock, and where the table is. */
 typedef struct shard {
     pthread_mutex_t lock;
-    node **buckets;       /* mmap'd at init; chains under lock */
-    node *free_nodes;     /* nodes given back; under lock */
-    char *slab_next;      /* never-used nodes of the newest slab; under lock */
-    char *slab_end;
-    size_t live;          /* under lock; read relaxed for stats */
-} shard;
+    slot *slots;          /* 2^bits of them, mmap'd; NULL until the first insert */
+    uint32_t bits;        /* under lock */
+    uint32_t live;        /* under lock; read relaxed for stats */
+} __attribute__((aligned(64))) shard;
 
 static shard shards[SHARDS];
 static pprofd__stacktab heap_stacks;
 static _Atomic long rate = -1;              /* -1: not read from env yet */
 static _Atomic size_t memory_cap;           /* 0: not read from env yet */
 static _Atomic int init_state;              /* 0 none, 1 running, 2 done */
-static _Atomic size_t live_memory;          /* slab bytes mapped */
+static _Atomic size_t live_memory;          /* shard table bytes mapped */
 static _Atomic uint64_t dropped_samples;    /* samples lost: cap or full table */
-static _Atomic uint64_t dropped_bytes;      /* their sampled sizes */
+static _Atomic int64_t dropped_weight;      /* what they stood for */
+static _Atomic int64_t dropped_bytes;
 
 /* Start and end of the PPROFD_HEAP_HOOK section, from the linker. */
 extern const char __start_pprofd_hooks[] __attribute__((visibility("hidden")));
@@ -175,12 +173,8 @@ void pprofd__heap_init(void)
         return;
     }
     pprofd__stacktab_init(&heap_stacks, STACK_SLOTS, STACK_ARENA);
-    for (int i = 0; i < SHARDS; i++) {
+    for (int i = 0; i < SHARDS; i++)
         pthread_mutex_init(&shards[i].lock, NULL);
-        void *b = mmap(NULL, BUCKETS_PER_SHARD * sizeof(node *), PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        shards[i].buckets = b == MAP_FAILED ? NULL : b;
-    }
     update_stack_limit();
     pthread_atfork(atfork_prepare, atfork_release, atfork_release);
     atomic_store(&init_state, 2);
@@ -259,45 +253,54 @@ static shard *shard_for(size_t filter_index)
     return &shards[filter_index & (SHARDS - 1)];
 }
 
-/* Within a shard (chosen by the low 6 bits of the filter granule), the
- * next bits: as with the filter, neighbouring objects share bucket pages,
- * so a program touches as few pages of the bucket arrays as it has heap
- * (page faults are what a first sample costs most on a VM). */
-static size_t bucket_for(uintptr_t p)
+/* Home slot of p in a table of 2^bits: a multiplicative hash of the address
+ * (its low 4 bits are always zero for malloc'd memory). */
+static size_t home_of(uintptr_t p, uint32_t bits)
 {
-    return (size_t)(p >> (PPROFD_HEAP_GRANULE_SHIFT + 6)) & (BUCKETS_PER_SHARD - 1);
+    return (size_t)(((uint64_t)(p >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - bits));
 }
 
-/* Called with s->lock held. A new slab is charged to the cap before it is
- * mapped; two shards racing may overshoot it by one slab each, no more.
- * Slabs are never unmapped: a shard keeps its free nodes for later. Nodes
- * are carved from the slab one at a time, so its pages are touched only as
- * they are needed (threading a free list through it would fault in every
- * page of every shard's first slab at the first sample: ~1000 faults). */
-static node *node_alloc(shard *s)
+static void table_put(slot *slots, uint32_t bits, const pprofd__heap_object *obj)
 {
-    if (s->free_nodes) {
-        node *n = s->free_nodes;
-        s->free_nodes = n->next;
-        return n;
-    }
-    if ((size_t)(s->slab_end - s->slab_next) < sizeof(node)) {
-        size_t held = FIXED_BYTES + atomic_load_explicit(&live_memory, memory_order_relaxed) +
-                      atomic_load_explicit(&heap_stacks.arena_used, memory_order_relaxed);
-        if (held + SLAB_BYTES > pprofd__heap_memory_cap())
-            return NULL;
-        char *slab = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (slab == MAP_FAILED)
-            return NULL;
-        atomic_fetch_add_explicit(&live_memory, SLAB_BYTES, memory_order_relaxed);
-        update_stack_limit();
-        s->slab_next = slab;
-        s->slab_end = slab + SLAB_BYTES;
-    }
-    node *n = (node *)s->slab_next;
-    s->slab_next += sizeof(node);
-    return n;
+    size_t mask = ((size_t)1 << bits) - 1;
+    size_t i = home_of(obj->ptr, bits);
+    while (slots[i].ptr)
+        i = (i + 1) & mask;
+    slots[i] = *obj;
+}
+
+/* Called with s->lock held: room for one more object, the table kept at
+ * most 3/4 full. A bigger table is charged to the cap before it is mapped;
+ * two shards racing may overshoot it by one table each. When the cap
+ * refuses, the table may still fill to 7/8 (probes get longer, nothing
+ * breaks) before samples are dropped. */
+static bool make_room(shard *s)
+{
+    size_t cap = s->slots ? (size_t)1 << s->bits : 0;
+    if ((size_t)s->live + 1 <= cap / 4 * 3)
+        return true;
+    uint32_t bits = s->slots ? s->bits + 1 : 0;
+    while (((size_t)1 << bits) < SHARD_MIN_SLOTS)
+        bits++;
+    size_t bytes = ((size_t)1 << bits) * sizeof(slot);
+    size_t held = FIXED_BYTES + atomic_load_explicit(&live_memory, memory_order_relaxed) +
+                  atomic_load_explicit(&heap_stacks.arena_used, memory_order_relaxed);
+    slot *grown = MAP_FAILED;
+    if (held + bytes <= pprofd__heap_memory_cap())
+        grown = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (grown == MAP_FAILED)
+        return (size_t)s->live + 1 <= cap / 8 * 7;
+    size_t old_bytes = cap * sizeof(slot);
+    for (size_t i = 0; i < cap; i++)
+        if (s->slots[i].ptr)
+            table_put(grown, bits, &s->slots[i]);
+    if (s->slots)
+        munmap(s->slots, old_bytes);
+    s->slots = grown;
+    s->bits = bits;
+    atomic_fetch_add_explicit(&live_memory, bytes - old_bytes, memory_order_relaxed);
+    update_stack_limit();
+    return true;
 }
 
 static void filter_add(size_t fi)
@@ -319,51 +322,70 @@ static bool live_insert(const pprofd__heap_object *obj)
 {
     size_t fi = pprofd__heap_filter_index((void *)obj->ptr);
     shard *s = shard_for(fi);
-    if (!s->buckets)
-        return false;
     pthread_mutex_lock(&s->lock);
-    node *n = node_alloc(s);
-    if (n) {
-        n->obj = *obj;
-        size_t b = bucket_for(obj->ptr);
-        n->next = s->buckets[b];
-        s->buckets[b] = n;
+    bool ok = make_room(s);
+    if (ok) {
+        table_put(s->slots, s->bits, obj);
         __atomic_store_n(&s->live, s->live + 1, __ATOMIC_RELAXED);
         filter_add(fi);
     }
     pthread_mutex_unlock(&s->lock);
-    return n != NULL;
+    return ok;
 }
 
 static bool live_remove(uintptr_t p, pprofd__heap_object *out)
 {
     size_t fi = pprofd__heap_filter_index((void *)p);
     shard *s = shard_for(fi);
-    if (!s->buckets)
-        return false;
     bool found = false;
     pthread_mutex_lock(&s->lock);
-    for (node **pp = &s->buckets[bucket_for(p)]; *pp; pp = &(*pp)->next) {
-        node *n = *pp;
-        if (n->obj.ptr == p) {
-            *out = n->obj;
-            *pp = n->next;
-            n->next = s->free_nodes;
-            s->free_nodes = n;
+    if (s->slots) {
+        size_t mask = ((size_t)1 << s->bits) - 1;
+        size_t i = home_of(p, s->bits);
+        for (; s->slots[i].ptr; i = (i + 1) & mask)
+            if (s->slots[i].ptr == p) {
+                found = true;
+                break;
+            }
+        if (found) {
+            *out = s->slots[i];
+            /* Backward shift: pull later entries of the run into the hole
+             * unless their home lies cyclically in (hole, j]. */
+            for (size_t j = (i + 1) & mask; s->slots[j].ptr; j = (j + 1) & mask) {
+                size_t home = home_of(s->slots[j].ptr, s->bits);
+                if (((j - home) & mask) >= ((j - i) & mask)) {
+                    s->slots[i] = s->slots[j];
+                    i = j;
+                }
+            }
+            s->slots[i].ptr = 0;
             __atomic_store_n(&s->live, s->live - 1, __ATOMIC_RELAXED);
             filter_remove(fi);
-            found = true;
-            break;
         }
     }
     pthread_mutex_unlock(&s->lock);
     return found;
 }
 
-static void count_drop(size_t size)
+static void count_drop(const pprofd__heap_object *obj)
 {
     atomic_fetch_add_explicit(&dropped_samples, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&dropped_bytes, size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&dropped_weight, obj->weight, memory_order_relaxed);
+    atomic_fetch_add_explicit(&dropped_bytes, obj->bytes, memory_order_relaxed);
+}
+
+void pprofd__heap_weigh(size_t size, long rate, int64_t *weight, int64_t *bytes)
+{
+    if (rate <= 1 || size == 0) {
+        /* Every allocation is seen (rate 1), or one that had no chance to
+         * be (size 0, countdown reset by a rate change) counts as itself. */
+        *weight = PPROFD_HEAP_WEIGHT_ONE;
+        *bytes = (int64_t)size;
+        return;
+    }
+    double objects = -1.0 / expm1(-(double)size / (double)rate);
+    *weight = llround(objects * (double)PPROFD_HEAP_WEIGHT_ONE);
+    *bytes = llround(objects * (double)size);
 }
 
 static bool in_hooks(uintptr_t pc)
@@ -373,7 +395,7 @@ static bool in_hooks(uintptr_t pc)
 
 /* Not async-signal-safe (the unwinder, a shard lock). Costs one unwind
  * (libunwind's cached fast trace: a few hundred ns for a short stack), one
- * stack-table probe and one shard lock. */
+ * stack-table probe, the weight and one shard lock. */
 PPROFD_HEAP_HOOK __attribute__((noinline)) void pprofd__heap_record_alloc(void *p, size_t size,
                                                                           int skip)
 {
@@ -395,23 +417,27 @@ PPROFD_HEAP_HOOK __attribute__((noinline)) void pprofd__heap_record_alloc(void *
         depth = 0;
     if (depth > PPROFD_MAX_DEPTH)
         depth = PPROFD_MAX_DEPTH;
-    pprofd__stack *st = pprofd__stacktab_intern(&heap_stacks, pcs + first, depth, size);
-    pprofd__heap_object obj = {.ptr = (uintptr_t)p, .size = size, .stack = st};
+    pprofd__stack *st = pprofd__stacktab_intern(&heap_stacks, pcs + first, depth);
+    pprofd__heap_object obj = {.ptr = (uintptr_t)p, .stack = st};
+    pprofd__heap_weigh(size, pprofd__heap_rate(), &obj.weight, &obj.bytes);
     if (st && live_insert(&obj)) {
-        atomic_fetch_add_explicit(&st->counters[PPROFD_HEAP_ALLOCS], 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&st->counters[PPROFD_HEAP_ALLOC_BYTES], (int64_t)size,
+        atomic_fetch_add_explicit(&st->counters[PPROFD_HEAP_SAMPLES], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st->counters[PPROFD_HEAP_ALLOCS], obj.weight,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&st->counters[PPROFD_HEAP_ALLOC_BYTES], obj.bytes,
                                   memory_order_relaxed);
     } else {
-        count_drop(size);
+        count_drop(&obj);
     }
     t->guard--;
 }
 
 void pprofd__heap_account_free(const pprofd__heap_object *obj)
 {
-    atomic_fetch_add_explicit(&obj->stack->counters[PPROFD_HEAP_FREES], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&obj->stack->counters[PPROFD_HEAP_FREE_BYTES], (int64_t)obj->size,
-                              memory_order_relaxed);
+    _Atomic int64_t *c = obj->stack->counters;
+    atomic_fetch_add_explicit(&c[PPROFD_HEAP_FREED], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c[PPROFD_HEAP_FREES], obj->weight, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c[PPROFD_HEAP_FREE_BYTES], obj->bytes, memory_order_relaxed);
 }
 
 void pprofd__heap_record_free(void *p)
@@ -431,7 +457,7 @@ void pprofd__heap_put_back(const pprofd__heap_object *obj)
     if (!live_insert(obj)) {
         /* No room to keep tracking it: count it freed so in-use stays honest. */
         pprofd__heap_account_free(obj);
-        count_drop(obj->size);
+        count_drop(obj);
     }
 }
 
@@ -449,6 +475,7 @@ void pprofd__heap_get_stats(pprofd__heap_stats *out)
 {
     memset(out, 0, sizeof *out);
     out->dropped = atomic_load(&dropped_samples);
+    out->dropped_weight = atomic_load(&dropped_weight);
     out->dropped_bytes = atomic_load(&dropped_bytes);
     out->cap = pprofd__heap_memory_cap();
     if (atomic_load(&init_state) != 2)

@@ -18,9 +18,19 @@
  * which takes all of them in index order and releases them in reverse in
  * the parent and the child, so the child's tables are consistent.
  *
- * Counters per stack (key = object size, as Go keys its buckets):
- *   counters[0] allocs, [1] alloc bytes, [2] frees, [3] free bytes.
- * All counts are raw sampled numbers; the server unsamples them.
+ * Unsampling happens when a sample is taken, not when a profile is read: an
+ * object of size s, sampled with probability p = 1 - exp(-s/rate), stands
+ * for 1/p objects and s/p bytes. Its weight goes into its stack's counters
+ * and stays with it in the live table, so its free takes off exactly what
+ * its allocation put on, whatever the rate is by then. Stacks are therefore
+ * keyed by the call stack alone (Go keys them by stack and size, and
+ * unsamples each bucket from its size): one entry per call site, which stays
+ * in cache, and an estimate that is exact in expectation for any mix of
+ * sizes under one stack.
+ *
+ * Counters per stack, see enum below: raw sample counts (for tests and
+ * sanity), and the estimates the profiles show. Weights are fixed point,
+ * PPROFD_HEAP_WEIGHT_ONE per object.
  *
  * Memory: everything the sampler holds comes from mmap and is bounded by a
  * cap (pprofd__heap_set_memory_cap, $PPROFD_MEM_CAP). Past the cap, samples
@@ -35,7 +45,16 @@
 
 #include "sampler/stacktab.h"
 
-enum { PPROFD_HEAP_ALLOCS, PPROFD_HEAP_ALLOC_BYTES, PPROFD_HEAP_FREES, PPROFD_HEAP_FREE_BYTES };
+enum {
+    PPROFD_HEAP_SAMPLES,      /* sampled allocations, raw */
+    PPROFD_HEAP_FREED,        /* of those, freed */
+    PPROFD_HEAP_ALLOCS,       /* estimated objects allocated, x PPROFD_HEAP_WEIGHT_ONE */
+    PPROFD_HEAP_ALLOC_BYTES,  /* estimated bytes allocated */
+    PPROFD_HEAP_FREES,        /* estimated objects freed, x PPROFD_HEAP_WEIGHT_ONE */
+    PPROFD_HEAP_FREE_BYTES,   /* estimated bytes freed */
+    PPROFD_HEAP_COUNTERS
+};
+#define PPROFD_HEAP_WEIGHT_ONE ((int64_t)1 << 16)
 
 typedef struct pprofd__heap_tls {
     int64_t countdown; /* bytes left before the next sample */
@@ -100,12 +119,18 @@ static inline bool pprofd__heap_maybe_tracked(const void *p)
  * record p. Returns p, so an entry point can end in a tail call. */
 void *pprofd__heap_sample_slow(void *p, size_t size);
 
-/* A sampled live object, as the table keeps it. */
+/* A sampled live object, as the table keeps it: what it added to its
+ * stack's counters, to be taken off again when it is freed. */
 typedef struct pprofd__heap_object {
     uintptr_t ptr;
-    size_t size;
     pprofd__stack *stack;
+    int64_t weight; /* objects it stands for, x PPROFD_HEAP_WEIGHT_ONE */
+    int64_t bytes;  /* bytes it stands for */
 } pprofd__heap_object;
+
+/* The weight of an object of `size` bytes sampled at `rate`: 1/p objects and
+ * size/p bytes, p = 1 - exp(-size/rate). Exact (1, size) at rate <= 1. */
+void pprofd__heap_weigh(size_t size, long rate, int64_t *weight, int64_t *bytes);
 
 /* Record a sampled allocation of `size` bytes at p. The stack starts above
  * the frames in PPROFD_HEAP_HOOK functions, then skips `skip` more. */
@@ -128,7 +153,7 @@ void pprofd__heap_set_rate(long rate);
 
 /* Cap on the sampler's own memory in bytes: $PPROFD_MEM_CAP, else
  * PPROFD_HEAP_DEFAULT_CAP. 0 restores the default. The fixed tables (about
- * 4 MiB) always count against it. Lowering it below what is held drops new
+ * 1.5 MiB) always count against it. Lowering it below what is held drops new
  * samples; nothing held is released. */
 #define PPROFD_HEAP_DEFAULT_CAP ((size_t)64 << 20)
 size_t pprofd__heap_memory_cap(void);
@@ -138,8 +163,9 @@ void pprofd__heap_set_memory_cap(size_t bytes);
 pprofd__stacktab *pprofd__heap_stacks(void);
 
 typedef struct pprofd__heap_stats {
-    uint64_t dropped;       /* samples lost (memory cap, table full) */
-    uint64_t dropped_bytes; /* their sampled bytes, before unsampling */
+    uint64_t dropped;        /* samples lost (memory cap, table full) */
+    int64_t dropped_weight;  /* the objects they stood for, x PPROFD_HEAP_WEIGHT_ONE */
+    int64_t dropped_bytes;   /* the bytes they stood for */
     size_t memory;          /* bytes the sampler holds */
     size_t cap;             /* its cap */
     size_t live_objects;    /* sampled objects now tracked */

@@ -11,26 +11,27 @@
 
 #include "sampler/stacktab.h"
 
-static uint64_t hash_stack(const uintptr_t *pcs, int depth, uint64_t key)
+_Static_assert(sizeof(pprofd__stack) == 64, "an entry's header and counters fill one line");
+
+static uint64_t hash_stack(const uintptr_t *pcs, int depth)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ key ^ (uint64_t)depth;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)depth;
     for (int i = 0; i < depth; i++) {
         h ^= pcs[i];
         h *= 0xff51afd7ed558ccdull;
         h ^= h >> 32;
     }
     /* Finalise (murmur3's fmix64): the slot is taken from the low bits, and
-     * stacks that differ only in the key (object size) must not cluster. */
+     * stacks that differ only in their leaf must not cluster. */
     h ^= h >> 33;
     h *= 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 33;
     return h ? h : 1;
 }
 
-static int same_stack(const pprofd__stack *s, uint64_t hash, const uintptr_t *pcs,
-                      int depth, uint64_t key)
+static int same_stack(const pprofd__stack *s, uint64_t hash, const uintptr_t *pcs, int depth)
 {
-    return s->hash == hash && s->key == key && s->depth == (uint32_t)depth &&
+    return s->hash == hash && s->depth == (uint32_t)depth &&
            memcmp(s->pcs, pcs, (size_t)depth * sizeof pcs[0]) == 0;
 }
 
@@ -62,7 +63,7 @@ int pprofd__stacktab_init(pprofd__stacktab *tab, size_t nslots, size_t arena_byt
 static pprofd__stack *arena_alloc(pprofd__stacktab *tab, int depth)
 {
     size_t need = sizeof(pprofd__stack) + (size_t)depth * sizeof(uintptr_t);
-    need = (need + 15) & ~(size_t)15;
+    need = (need + 63) & ~(size_t)63; /* the arena is page-aligned: so is each entry's line */
     /* A CAS loop rather than fetch_add, so arena_used never passes the
      * limit: it is what the memory cap is charged. Only new stacks come
      * here, so contention is rare. */
@@ -84,11 +85,11 @@ void pprofd__stacktab_set_limit(pprofd__stacktab *tab, size_t bytes)
 }
 
 pprofd__stack *pprofd__stacktab_intern(pprofd__stacktab *tab, const uintptr_t *pcs,
-                                       int depth, uint64_t key)
+                                       int depth)
 {
     if (!tab->slots)
         return NULL;
-    uint64_t hash = hash_stack(pcs, depth, key);
+    uint64_t hash = hash_stack(pcs, depth);
     size_t mask = tab->nslots - 1;
     size_t i = (size_t)hash & mask;
     pprofd__stack *fresh = NULL;
@@ -96,7 +97,7 @@ pprofd__stack *pprofd__stacktab_intern(pprofd__stacktab *tab, const uintptr_t *p
     for (size_t probes = 0; probes < tab->nslots; probes++, i = (i + 1) & mask) {
         pprofd__stack *s = atomic_load_explicit(&tab->slots[i], memory_order_acquire);
         if (s) {
-            if (same_stack(s, hash, pcs, depth, key))
+            if (same_stack(s, hash, pcs, depth))
                 return s;
             continue;
         }
@@ -109,7 +110,6 @@ pprofd__stack *pprofd__stacktab_intern(pprofd__stacktab *tab, const uintptr_t *p
             if (!fresh)
                 break;
             fresh->hash = hash;
-            fresh->key = key;
             fresh->depth = (uint32_t)depth;
             for (int c = 0; c < PPROFD_STACK_COUNTERS; c++)
                 atomic_init(&fresh->counters[c], 0);
@@ -123,7 +123,7 @@ pprofd__stack *pprofd__stacktab_intern(pprofd__stacktab *tab, const uintptr_t *p
             return fresh;
         }
         /* Lost the race for this slot: maybe to the same stack. */
-        if (same_stack(expected, hash, pcs, depth, key))
+        if (same_stack(expected, hash, pcs, depth))
             return expected;
     }
     atomic_fetch_add_explicit(&tab->dropped, 1, memory_order_relaxed);

@@ -1,6 +1,6 @@
 /*
- * stacktab — a lock-free table that interns stacks (plus a 64-bit key, e.g.
- * the object size for heap samples) and keeps counters per stack.
+ * stacktab — a lock-free table that interns stacks and keeps counters per
+ * stack.
  *
  * Memory is reserved with mmap at init and never freed; nothing here calls
  * malloc, takes a lock or makes a system call after init, so
@@ -20,11 +20,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PPROFD_STACK_COUNTERS 4
+#define PPROFD_STACK_COUNTERS 6
 
+/* Entries start on a cache line: the header and the counters fill the
+ * first, so a sample that finds its stack and counts touches that line and
+ * the pcs it compares. */
 typedef struct pprofd__stack {
     uint64_t hash;
-    uint64_t key;
     uint32_t depth;
     uint32_t reserved;
     /* Meaning set by the table's owner; updated with relaxed atomics. */
@@ -49,10 +51,10 @@ typedef struct pprofd__stacktab {
  * Returns 0 or -errno. Pages are touched only as entries are added. */
 int pprofd__stacktab_init(pprofd__stacktab *tab, size_t nslots, size_t arena_bytes);
 
-/* Find or insert (pcs, depth, key). Returns NULL, and counts a drop, when the
+/* Find or insert (pcs, depth). Returns NULL, and counts a drop, when the
  * table is full. Async-signal-safe, lock-free. */
 pprofd__stack *pprofd__stacktab_intern(pprofd__stacktab *tab, const uintptr_t *pcs,
-                                       int depth, uint64_t key);
+                                       int depth);
 
 /* Call fn for every entry present when the walk reaches its slot. O(nslots). */
 void pprofd__stacktab_foreach(pprofd__stacktab *tab,

@@ -230,7 +230,7 @@ created:
     if (rc == 0) {
         atomic_fetch_add(&threads_created, 1);
         pprofd__stacktab *tab = pprofd__threadcreate_stacks();
-        pprofd__stack *st = tab ? pprofd__stacktab_intern(tab, pcs, depth, 0) : NULL;
+        pprofd__stack *st = tab ? pprofd__stacktab_intern(tab, pcs, depth) : NULL;
         if (st)
             atomic_fetch_add_explicit(&st->counters[PPROFD_THREADCREATE_COUNT], 1,
                                       memory_order_relaxed);

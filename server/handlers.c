@@ -20,47 +20,26 @@
  *
  * Both read the same table of sampled stacks (sampler/heap.h); they differ
  * only in the default sample type and the file name. A request copies the
- * raw counters out once (the sampler keeps writing meanwhile; the copy is
- * consistent per counter, not across the table), then unsamples. O(stacks)
- * time and memory per request, on the server's thread.
+ * counters out once (the sampler keeps writing meanwhile; the copy is
+ * consistent per counter, not across the table). The counters are already
+ * estimates (the sampler weighs each sample as it takes it), so a profile
+ * shows them as they are: no unsampling here, and a delta is a plain
+ * difference. O(stacks) time and memory per request, on the server's
+ * thread.
  */
 
-/* Go's scaleHeapSample: a bucket of objects of one size s was sampled with
- * probability 1 - exp(-s/rate); divide by it. */
-static void unsample(int64_t count, int64_t bytes, double rate, int64_t *count_out,
-                     int64_t *bytes_out)
+static int64_t objects_of(int64_t weight)
 {
-    if (count == 0 || bytes == 0) {
-        *count_out = 0;
-        *bytes_out = 0;
-        return;
-    }
-    if (rate <= 1) {
-        *count_out = count;
-        *bytes_out = bytes;
-        return;
-    }
-    double avg = (double)bytes / (double)count;
-    double scale = 1.0 / (1.0 - exp(-avg / rate));
-    *count_out = (int64_t)((double)count * scale);
-    *bytes_out = (int64_t)((double)bytes * scale);
+    return (weight + (weight < 0 ? -1 : 1) * PPROFD_HEAP_WEIGHT_ONE / 2) / PPROFD_HEAP_WEIGHT_ONE;
 }
 
-/* Unsampled in-use and alloc values of raw counts. Counts may be negative
- * (a delta): unsampling is linear in them, as every object under one stack
- * has the same size (the stack's key). */
-static void heap_values(const int64_t c[4], double rate, int64_t v[4])
+/* alloc_objects, alloc_space, inuse_objects, inuse_space of one record. */
+static void heap_values(const int64_t c[PPROFD_HEAP_COUNTERS], int64_t v[4])
 {
-    int64_t sign = c[PPROFD_HEAP_ALLOCS] < 0 ? -1 : 1;
-    int64_t inuse = c[PPROFD_HEAP_ALLOCS] - c[PPROFD_HEAP_FREES];
-    int64_t isign = inuse < 0 ? -1 : 1;
-    unsample(sign * c[PPROFD_HEAP_ALLOCS], sign * c[PPROFD_HEAP_ALLOC_BYTES], rate, &v[0], &v[1]);
-    unsample(isign * inuse, isign * (c[PPROFD_HEAP_ALLOC_BYTES] - c[PPROFD_HEAP_FREE_BYTES]),
-             rate, &v[2], &v[3]);
-    v[0] *= sign;
-    v[1] *= sign;
-    v[2] *= isign;
-    v[3] *= isign;
+    v[0] = objects_of(c[PPROFD_HEAP_ALLOCS]);
+    v[1] = c[PPROFD_HEAP_ALLOC_BYTES];
+    v[2] = objects_of(c[PPROFD_HEAP_ALLOCS] - c[PPROFD_HEAP_FREES]);
+    v[3] = c[PPROFD_HEAP_ALLOC_BYTES] - c[PPROFD_HEAP_FREE_BYTES];
 }
 
 typedef struct heap_snapshot {
@@ -88,15 +67,17 @@ static void snapshot_one(pprofd__stack *st, void *arg)
     }
     pprofd__heap_record *r = &h->recs[h->len];
     r->stack = st;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < PPROFD_HEAP_COUNTERS; i++)
         r->c[i] = atomic_load_explicit(&st->counters[i], memory_order_relaxed);
-    if (r->c[PPROFD_HEAP_ALLOCS] == 0)
+    if (r->c[PPROFD_HEAP_SAMPLES] == 0)
         return; /* interned, its sample then dropped: nothing to show */
     /* Frees are counted after allocs; a racing read may see more frees. */
-    if (r->c[PPROFD_HEAP_FREES] > r->c[PPROFD_HEAP_ALLOCS])
-        r->c[PPROFD_HEAP_FREES] = r->c[PPROFD_HEAP_ALLOCS];
-    if (r->c[PPROFD_HEAP_FREE_BYTES] > r->c[PPROFD_HEAP_ALLOC_BYTES])
-        r->c[PPROFD_HEAP_FREE_BYTES] = r->c[PPROFD_HEAP_ALLOC_BYTES];
+    static const int pairs[3][2] = {{PPROFD_HEAP_SAMPLES, PPROFD_HEAP_FREED},
+                                    {PPROFD_HEAP_ALLOCS, PPROFD_HEAP_FREES},
+                                    {PPROFD_HEAP_ALLOC_BYTES, PPROFD_HEAP_FREE_BYTES}};
+    for (int i = 0; i < 3; i++)
+        if (r->c[pairs[i][1]] > r->c[pairs[i][0]])
+            r->c[pairs[i][1]] = r->c[pairs[i][0]];
     h->len++;
 }
 
@@ -132,7 +113,7 @@ static void subtract_snapshot(heap_snapshot *after, const heap_snapshot *before)
         const pprofd__heap_record *b =
             bsearch(&r, before->recs, before->len, sizeof r, by_stack);
         int zero = 1;
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < PPROFD_HEAP_COUNTERS; k++) {
             if (b)
                 r.c[k] -= b->c[k];
             zero = zero && r.c[k] == 0;
@@ -142,26 +123,25 @@ static void subtract_snapshot(heap_snapshot *after, const heap_snapshot *before)
     }
     after->len = out;
     after->stats.dropped -= before->stats.dropped;
+    after->stats.dropped_weight -= before->stats.dropped_weight;
     after->stats.dropped_bytes -= before->stats.dropped_bytes;
 }
 
 /* Samples the cap made us drop: their allocations under a [lost] frame, and
  * a comment saying why. Their frees were never seen, so in-use is 0. */
-static int add_lost(pprofd__profile *p, const pprofd__heap_stats *st, double rate, int delta)
+static int add_lost(pprofd__profile *p, const pprofd__heap_stats *st, int delta)
 {
     if (st->dropped == 0)
         return 0;
     char comment[256];
     snprintf(comment, sizeof comment,
-             "pprofd: %llu heap samples (%llu sampled bytes) dropped %s: the sampler's memory "
-             "reached its cap of %zu bytes (PPROFD_MEM_CAP); [lost] holds their allocations, "
-             "their in-use share is unknown",
-             (unsigned long long)st->dropped, (unsigned long long)st->dropped_bytes,
+             "pprofd: %llu heap samples (about %lld bytes of allocations) dropped %s: the "
+             "sampler's memory reached its cap of %zu bytes (PPROFD_MEM_CAP); [lost] holds "
+             "their allocations, their in-use share is unknown",
+             (unsigned long long)st->dropped, (long long)st->dropped_bytes,
              delta ? "during this interval" : "since the start", st->cap);
     pprofd__profile_add_comment(p, comment);
-    int64_t c[4] = {(int64_t)st->dropped, (int64_t)st->dropped_bytes, 0, 0};
-    int64_t v[4] = {0};
-    unsample(c[0], c[1], rate, &v[0], &v[1]);
+    int64_t v[4] = {objects_of(st->dropped_weight), st->dropped_bytes, 0, 0};
     return pprofd__profile_add_sample(p, "[lost]", NULL, 0, v, NULL, 0);
 }
 
@@ -182,12 +162,11 @@ static pprofd__profile *heap_profile(const heap_snapshot *h, long rate, const ch
     for (size_t i = 0; i < h->len && !failed; i++) {
         const pprofd__heap_record *r = &h->recs[i];
         int64_t v[4];
-        heap_values(r->c, (double)rate, v);
-        pprofd__label label = {.key = "bytes", .num = (int64_t)r->stack->key, .unit = "bytes"};
+        heap_values(r->c, v);
         failed = pprofd__profile_add_sample(p, NULL, r->stack->pcs, (int)r->stack->depth, v,
-                                            &label, 1) < 0;
+                                            NULL, 0) < 0;
     }
-    if (failed || add_lost(p, &h->stats, (double)rate, delta) < 0) {
+    if (failed || add_lost(p, &h->stats, delta) < 0) {
         pprofd__profile_free(p);
         return NULL;
     }

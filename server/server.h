@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "pprofd.h"
+#include "sampler/heap.h"
 #include "server/profile.h"
 
 struct pprofd_server {
@@ -105,17 +106,17 @@ enum MHD_Result pprofd__handle_index(pprofd__request *req);
 /* pprof's remote symbolization, GET and POST (handlers_symbol.c). */
 enum MHD_Result pprofd__handle_symbol(pprofd__request *req);
 
-/* One heap stack's raw sampled counters (sampler/heap.h order), as copied
- * by a request. */
+/* One heap stack's counters (sampler/heap.h order), as copied by a
+ * request. */
 typedef struct pprofd__heap_record {
     const struct pprofd__stack *stack;
-    int64_t c[4];
+    int64_t c[PPROFD_HEAP_COUNTERS];
 } pprofd__heap_record;
 struct pprofd__heap_stats;
 
-/* /heap?debug=1 (text.c): Go's legacy text heap profile of recs (sorted
- * here, in place), raw counts with the header's heap/2*rate telling readers
- * how to unsample. */
+/* /heap?debug=1 (text.c): the legacy text heap profile of recs (sorted
+ * here, in place), estimated counts under gperftools' "@ heapprofile"
+ * header, which tells readers there is nothing to unsample. */
 enum MHD_Result pprofd__respond_heap_text(pprofd__request *req, pprofd__heap_record *recs,
                                           size_t n, long rate,
                                           const struct pprofd__heap_stats *stats);

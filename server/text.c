@@ -57,25 +57,32 @@ enum MHD_Result pprofd__handle_index(pprofd__request *req)
 
 /* ---- heap, debug=1 ----
  *
- * Go's legacy text heap profile (runtime/pprof writeHeapInternal), which
- * pprof still parses:
+ * The legacy text heap profile, which pprof still parses:
  *
- *   heap profile: <inuse objs>: <inuse bytes> [<alloc objs>: <alloc bytes>] @ heap/<2*rate>
+ *   heap profile: <inuse objs>: <inuse bytes> [<alloc objs>: <alloc bytes>] @ heapprofile
  *   <inuse objs>: <inuse bytes> [<alloc objs>: <alloc bytes>] @ 0x<pc> 0x<pc> ...
  *   #	0x<pc>	<function>	<file>:<line>
  *   ...
  *
- * Counts are raw samples, as Go writes them; heap/<2*rate> tells a reader
- * how to unsample (pprof halves it, a quirk inherited from the C++ heap
- * profiler). Stacks are sorted by in-use bytes, largest first. Addresses on
- * the "@" line are return addresses, as Go prints them; frames follow by
- * name (function+offset is not known to our symbolizer, so no offset). A
+ * Go writes raw sample counts under "@ heap/<2*rate>" and leaves the reader
+ * to unsample each line from its size. Our counts are estimates already
+ * (heap.h), so the header is gperftools' "@ heapprofile", which tells
+ * pprof to take them as they are; the numbers a person reads with curl are
+ * the ones pprof shows. The sampling rate is in the "# pprofd" section.
+ * Stacks are sorted by in-use bytes, largest first. Addresses on the "@"
+ * line are return addresses, as Go prints them; frames follow by name
+ * (function+offset is not known to our symbolizer, so no offset). A
  * "# pprofd" and a "# glibc" section close it, as Go's # runtime.MemStats.
  */
 
 static int64_t inuse_bytes(const pprofd__heap_record *r)
 {
     return r->c[PPROFD_HEAP_ALLOC_BYTES] - r->c[PPROFD_HEAP_FREE_BYTES];
+}
+
+static long long objects(int64_t weight)
+{
+    return (long long)((weight + PPROFD_HEAP_WEIGHT_ONE / 2) / PPROFD_HEAP_WEIGHT_ONE);
 }
 
 static int by_inuse_bytes(const void *a, const void *b)
@@ -104,21 +111,20 @@ enum MHD_Result pprofd__respond_heap_text(pprofd__request *req, pprofd__heap_rec
                                           size_t n, long rate, const pprofd__heap_stats *stats)
 {
     qsort(recs, n, sizeof recs[0], by_inuse_bytes);
-    int64_t total[4] = {0};
+    int64_t total[PPROFD_HEAP_COUNTERS] = {0};
     for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < PPROFD_HEAP_COUNTERS; k++)
             total[k] += recs[i].c[k];
     pprofd__strbuf b = {0};
-    pprofd__strbuf_printf(&b, "heap profile: %lld: %lld [%lld: %lld] @ heap/%ld\n",
-              (long long)(total[PPROFD_HEAP_ALLOCS] - total[PPROFD_HEAP_FREES]),
+    pprofd__strbuf_printf(&b, "heap profile: %lld: %lld [%lld: %lld] @ heapprofile\n",
+              objects(total[PPROFD_HEAP_ALLOCS] - total[PPROFD_HEAP_FREES]),
               (long long)(total[PPROFD_HEAP_ALLOC_BYTES] - total[PPROFD_HEAP_FREE_BYTES]),
-              (long long)total[PPROFD_HEAP_ALLOCS], (long long)total[PPROFD_HEAP_ALLOC_BYTES],
-              2 * rate);
+              objects(total[PPROFD_HEAP_ALLOCS]), (long long)total[PPROFD_HEAP_ALLOC_BYTES]);
     for (size_t i = 0; i < n && !b.failed; i++) {
         const pprofd__heap_record *r = &recs[i];
         pprofd__strbuf_printf(&b, "%lld: %lld [%lld: %lld] @",
-                  (long long)(r->c[PPROFD_HEAP_ALLOCS] - r->c[PPROFD_HEAP_FREES]),
-                  (long long)inuse_bytes(r), (long long)r->c[PPROFD_HEAP_ALLOCS],
+                  objects(r->c[PPROFD_HEAP_ALLOCS] - r->c[PPROFD_HEAP_FREES]),
+                  (long long)inuse_bytes(r), objects(r->c[PPROFD_HEAP_ALLOCS]),
                   (long long)r->c[PPROFD_HEAP_ALLOC_BYTES]);
         /* Stored as call sites (return address - 1); shown as Go does. */
         for (uint32_t k = 0; k < r->stack->depth; k++)
@@ -130,9 +136,9 @@ enum MHD_Result pprofd__respond_heap_text(pprofd__request *req, pprofd__heap_rec
     }
     pprofd__strbuf_printf(&b,
               "\n# pprofd\n# SampleRate = %ld\n# SamplerMemory = %zu\n# SamplerMemoryCap = %zu\n"
-              "# DroppedSamples = %llu\n# DroppedSampledBytes = %llu\n# LiveSampledObjects = %zu\n",
+              "# DroppedSamples = %llu\n# DroppedBytes = %lld\n# LiveSampledObjects = %zu\n",
               rate, stats->memory, stats->cap, (unsigned long long)stats->dropped,
-              (unsigned long long)stats->dropped_bytes, stats->live_objects);
+              (long long)stats->dropped_bytes, stats->live_objects);
     struct mallinfo2 mi = mallinfo2();
     pprofd__strbuf_printf(&b,
               "\n# glibc mallinfo2\n# Arena = %zu\n# Mmapped = %zu\n# InUse = %zu\n# Free = %zu\n"

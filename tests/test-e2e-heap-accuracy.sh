@@ -4,7 +4,8 @@
 # preloaded into the unmodified program and linked into it; a site that
 # allocated and freed 100 MiB shows ~0 in use and its alloc_space within
 # 10%. Then a delta profile sees only what changed during its interval, and
-# debug=1 is Go's text form, which go tool pprof reads and unsamples too.
+# debug=1 is the legacy text form, whose estimates go tool pprof reads as
+# they are.
 source "$(dirname "$0")/lib.sh"
 
 LIB=$BUILD/libpprofd.so
@@ -78,17 +79,17 @@ done
 [ "$(status "$BASE/heap?gc=1")" = 200 ] || fail "heap?gc=1 is not 200"
 pass "bad seconds, seconds with debug: 400; gc accepted"
 
-# debug=1: Go's legacy text, names by frame, and pprof's own reading of it.
+# debug=1: the legacy text, names by frame, and pprof's own reading of it.
 fetch "$BASE/heap?debug=1" "$WORK/heap.txt"
-head -1 "$WORK/heap.txt" | grep -qE '^heap profile: [0-9]+: [0-9]+ \[[0-9]+: [0-9]+\] @ heap/8192$' ||
+head -1 "$WORK/heap.txt" | grep -qE '^heap profile: [0-9]+: [0-9]+ \[[0-9]+: [0-9]+\] @ heapprofile$' ||
     fail "debug=1 header: $(head -1 "$WORK/heap.txt")"
 grep -qE '^[0-9]+: [0-9]+ \[[0-9]+: [0-9]+\] @( 0x[0-9a-f]+)+$' "$WORK/heap.txt" || fail "debug=1 records"
 grep -qP '^#\t0x[0-9a-f]+\tvalloc_site\t.*heap_sites\.c:[0-9]+$' "$WORK/heap.txt" ||
     fail "debug=1 does not name valloc_site with its line"
 total=$(pprof_raw "$WORK/heap.txt" |
     awk '/^Samples:/ { s = 1; next } /^Locations/ { s = 0 } s && $4 ~ /^[0-9]+:$/ { sum += $4 } END { print sum + 0 }')
-[ "$total" -gt $((SITE * 11 * 9 / 10)) ] || fail "pprof's unsampling of debug=1 gives $total bytes in use"
-pass "debug=1 is Go's text form and pprof reads it ($total bytes in use)"
+[ "$total" -gt $((SITE * 11 * 9 / 10)) ] || fail "pprof's reading of debug=1 gives $total bytes in use"
+pass "debug=1 is the legacy text form and pprof reads it ($total bytes in use)"
 
 stop_server || fail "host did not exit cleanly"
 

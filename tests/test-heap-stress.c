@@ -150,9 +150,9 @@ typedef struct books {
 static void add_books(pprofd__stack *st, void *arg)
 {
     books *b = arg;
-    int64_t a = atomic_load(&st->counters[PPROFD_HEAP_ALLOCS]);
+    int64_t a = atomic_load(&st->counters[PPROFD_HEAP_SAMPLES]);
     b->allocs += a;
-    b->inuse += a - atomic_load(&st->counters[PPROFD_HEAP_FREES]);
+    b->inuse += a - atomic_load(&st->counters[PPROFD_HEAP_FREED]);
 }
 
 static books read_books(void)

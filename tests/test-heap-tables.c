@@ -22,25 +22,27 @@
 
 static _Atomic uintptr_t mailbox[MAILBOXES];
 static _Atomic int running;
-static size_t size_offset; /* new sizes are new stacks: they need memory */
+static int capped_phase; /* the second run: its allocations come from a new call site */
 
 typedef struct books {
-    int64_t allocs, inuse, inuse_bytes;
+    int64_t allocs, inuse, inuse_weight, inuse_bytes;
 } books;
 
 static void add_books(pprofd__stack *st, void *arg)
 {
     books *b = arg;
-    int64_t a = atomic_load(&st->counters[PPROFD_HEAP_ALLOCS]);
+    int64_t a = atomic_load(&st->counters[PPROFD_HEAP_SAMPLES]);
     b->allocs += a;
-    b->inuse += a - atomic_load(&st->counters[PPROFD_HEAP_FREES]);
+    b->inuse += a - atomic_load(&st->counters[PPROFD_HEAP_FREED]);
+    b->inuse_weight += atomic_load(&st->counters[PPROFD_HEAP_ALLOCS]) -
+                       atomic_load(&st->counters[PPROFD_HEAP_FREES]);
     b->inuse_bytes += atomic_load(&st->counters[PPROFD_HEAP_ALLOC_BYTES]) -
                       atomic_load(&st->counters[PPROFD_HEAP_FREE_BYTES]);
 }
 
 static books read_books(void)
 {
-    books b = {0, 0, 0};
+    books b = {0, 0, 0, 0};
     pprofd__stacktab_foreach(pprofd__heap_stacks(), add_books, &b);
     return b;
 }
@@ -62,6 +64,10 @@ __attribute__((noinline)) static void site_a(uintptr_t p, size_t n)
     pprofd__heap_record_alloc((void *)p, n, 0);
 }
 __attribute__((noinline)) static void site_b(uintptr_t p, size_t n)
+{
+    pprofd__heap_record_alloc((void *)p, n, 0);
+}
+__attribute__((noinline)) static void site_c(uintptr_t p, size_t n)
 {
     pprofd__heap_record_alloc((void *)p, n, 0);
 }
@@ -104,8 +110,10 @@ static void work(void *arg)
             live[slot] = 0;
         }
         uintptr_t p = base + ((uintptr_t)i << 4);
-        size_t n = size_offset + 16 + (size_t)(x % 64) * 16;
-        if (x & 2)
+        size_t n = 16 + (size_t)(x % 64) * 16;
+        if (capped_phase)
+            site_c(p, n);
+        else if (x & 2)
             site_a(p, n);
         else
             site_b(p, n);
@@ -179,7 +187,7 @@ int main(void)
     CHECK_MSG(b.inuse == b0.inuse && st.live_objects == st0.live_objects,
               "after every free: %lld in use by the stacks, %zu live objects",
               (long long)(b.inuse - b0.inuse), st.live_objects);
-    CHECK(b.inuse_bytes == b0.inuse_bytes);
+    CHECK(b.inuse_bytes == b0.inuse_bytes && b.inuse_weight == b0.inuse_weight);
 
     /* A cap below what is held: every new sample is dropped and counted,
      * and nothing blocks. The stacks already interned keep counting. */
@@ -188,7 +196,7 @@ int main(void)
     pprofd__heap_get_stats(&capped);
     CHECK(capped.cap == st.memory / 2);
     books bc0 = read_books();
-    size_offset = 1 << 20;
+    capped_phase = 1;
     run();
     books bc = read_books();
     pprofd__heap_stats after;
@@ -199,6 +207,7 @@ int main(void)
               "%llu dropped + %lld recorded < %d made", (unsigned long long)dropped,
               (long long)(bc.allocs - bc0.allocs), THREADS * OPS);
     CHECK(after.dropped_bytes > capped.dropped_bytes);
+    CHECK(bc.inuse_bytes == bc0.inuse_bytes && bc.inuse_weight == bc0.inuse_weight);
     CHECK_MSG(bc.inuse == bc0.inuse && after.live_objects == st0.live_objects,
               "capped: %lld in use by the stacks, %zu live objects", (long long)(bc.inuse - bc0.inuse),
               after.live_objects);
