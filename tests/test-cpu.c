@@ -48,8 +48,10 @@ extern const char __start_pprofd_test_one[], __stop_pprofd_test_one[];
  * defers signals to its own safe points, which blurs both sides a little. */
 #ifdef PPROFD_NO_INTERPOSE
 #define TOTALS_TOLERANCE 0.2
+#define ATTRIBUTION_POINTS 7
 #else
 #define TOTALS_TOLERANCE 0.1
+#define ATTRIBUTION_POINTS 4
 #endif
 
 static int64_t thread_cpu_nanos(void)
@@ -172,7 +174,8 @@ static void check_no_timers(const char *when)
  * 6 s of CPU at 250 Hz (the kernel checks CPU timers at its 4 ms tick, so at
  * most 250 observations per CPU-second), ~1500 samples: a binomial standard
  * deviation of 1.1 points, so the +-4 bound around the measured split is
- * 3.6 of them. */
+ * 3.6 of them (+-7 in sanitizer builds: TSan delivers a signal at its own
+ * next safe point, not where it struck). */
 static void test_attribution(void)
 {
     pprofd__cpu_reader *r = open_reader(250);
@@ -189,8 +192,8 @@ static void test_attribution(void)
     CHECK_MSG(t.three + t.one > 1000, "only %lld samples", (long long)(t.three + t.one));
     CHECK_MSG(want > 60 && want < 90, "the workload's split is %.1f%%: not a test of attribution",
               want);
-    CHECK_MSG(pct >= want - 4 && pct <= want + 4, "three_quarters has %.1f%%, want %.1f +- 4", pct,
-              want);
+    CHECK_MSG(pct >= want - ATTRIBUTION_POINTS && pct <= want + ATTRIBUTION_POINTS,
+              "three_quarters has %.1f%%, want %.1f +- %d", pct, want, ATTRIBUTION_POINTS);
     check_no_timers("after attribution");
 }
 
