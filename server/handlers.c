@@ -100,7 +100,8 @@ static int take_snapshot(heap_snapshot *h)
         h->recs = NULL;
         return -1;
     }
-    qsort(h->recs, h->len, sizeof h->recs[0], by_stack);
+    if (h->len)
+        qsort(h->recs, h->len, sizeof h->recs[0], by_stack);
     return 0;
 }
 

@@ -110,7 +110,8 @@ static void print_frames(uintptr_t pc, const pprofd__frame *frames, int n, void 
 enum MHD_Result pprofd__respond_heap_text(pprofd__request *req, pprofd__heap_record *recs,
                                           size_t n, long rate, const pprofd__heap_stats *stats)
 {
-    qsort(recs, n, sizeof recs[0], by_inuse_bytes);
+    if (n)
+        qsort(recs, n, sizeof recs[0], by_inuse_bytes);
     int64_t total[PPROFD_HEAP_COUNTERS] = {0};
     for (size_t i = 0; i < n; i++)
         for (int k = 0; k < PPROFD_HEAP_COUNTERS; k++)
