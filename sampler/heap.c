@@ -18,9 +18,10 @@
  * together, so each byte is written under one lock only.
  *
  * Costs (callgrind, load/callgrind-malloc.sh): the fast paths add 7
- * instructions to malloc and 8 to free. A sample costs an unwind, a
- * stack-table probe, two transcendental functions and a shard lock, once
- * per 512 KiB allocated at the default rate. What it costs in time is
+ * instructions to malloc and 8 to free. A sample costs a walk of the
+ * host's stack (by learnt frame rules, libunwind only for frames without
+ * one), a stack-table probe, two transcendental functions and a shard
+ * lock, once per 512 KiB allocated at the default rate. What it costs in time is
  * mostly cache misses, since the host's own work evicts the sampler's lines
  * between samples; hence one stack entry per call site and one table line
  * per object. Memory: 1.5 MiB of fixed tables, then shard tables and stack
@@ -29,6 +30,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +57,8 @@ typedef pprofd__heap_object slot; /* ptr == 0: empty */
 
 /* One cache line: the lock, and where the table is. */
 typedef struct shard {
-    pthread_mutex_t lock;
+    _Atomic int lock;     /* see shard_lock */
+    uint32_t pad;
     slot *slots;          /* 2^bits of them, mmap'd; NULL until the first insert */
     uint32_t bits;        /* under lock */
     uint32_t live;        /* under lock; read relaxed for stats */
@@ -149,16 +152,46 @@ void pprofd__heap_set_memory_cap(size_t bytes)
         update_stack_limit();
 }
 
+/* A shard lock is held for a table probe, rarely for a table's growth (an
+ * mmap): a test-and-set spinlock, inline, is a third of a mutex's cost
+ * here (two calls into libc per sample). A holder preempted by the kernel
+ * is waited for with sched_yield, not spun on. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+static void shard_lock(shard *s)
+{
+    for (int spins = 0; atomic_exchange_explicit(&s->lock, 1, memory_order_acquire);) {
+        while (atomic_load_explicit(&s->lock, memory_order_relaxed)) {
+            if (++spins < 64)
+                cpu_relax();
+            else
+                sched_yield();
+        }
+    }
+}
+
+static void shard_unlock(shard *s)
+{
+    atomic_store_explicit(&s->lock, 0, memory_order_release);
+}
+
 static void atfork_prepare(void)
 {
     for (int i = 0; i < SHARDS; i++)
-        pthread_mutex_lock(&shards[i].lock);
+        shard_lock(&shards[i]);
 }
 
 static void atfork_release(void)
 {
     for (int i = SHARDS - 1; i >= 0; i--)
-        pthread_mutex_unlock(&shards[i].lock);
+        shard_unlock(&shards[i]);
 }
 
 /* Called with this thread's guard raised: pthread_atfork allocates. */
@@ -173,8 +206,6 @@ void pprofd__heap_init(void)
         return;
     }
     pprofd__stacktab_init(&heap_stacks, STACK_SLOTS, STACK_ARENA);
-    for (int i = 0; i < SHARDS; i++)
-        pthread_mutex_init(&shards[i].lock, NULL);
     update_stack_limit();
     pthread_atfork(atfork_prepare, atfork_release, atfork_release);
     atomic_store(&init_state, 2);
@@ -296,11 +327,32 @@ static bool make_room(shard *s)
             table_put(grown, bits, &s->slots[i]);
     if (s->slots)
         munmap(s->slots, old_bytes);
-    s->slots = grown;
-    s->bits = bits;
+    /* Atomic stores only for prefetch_slot's unlocked peek. */
+    __atomic_store_n(&s->slots, grown, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->bits, bits, __ATOMIC_RELAXED);
     atomic_fetch_add_explicit(&live_memory, bytes - old_bytes, memory_order_relaxed);
     update_stack_limit();
     return true;
+}
+
+/* Hints for a coming insert of p. Between two samples the host's own work
+ * evicts the sampler's lines, and each was a miss: the shard's line in the
+ * lock, then its table's line. Asking for the shard's line before the
+ * unwind and the slot's line after it lets both arrive while other work
+ * runs. The unlocked peek at the table may see it mid-growth: a prefetch of
+ * a stale or wrong address is harmless, it never faults. */
+static void prefetch_shard(uintptr_t p)
+{
+    __builtin_prefetch(shard_for(pprofd__heap_filter_index((void *)p)), 1);
+}
+
+static void prefetch_slot(uintptr_t p)
+{
+    shard *s = shard_for(pprofd__heap_filter_index((void *)p));
+    slot *slots = __atomic_load_n(&s->slots, __ATOMIC_RELAXED);
+    uint32_t bits = __atomic_load_n(&s->bits, __ATOMIC_RELAXED);
+    if (slots && bits)
+        __builtin_prefetch(&slots[home_of(p, bits)], 1);
 }
 
 static void filter_add(size_t fi)
@@ -322,14 +374,14 @@ static bool live_insert(const pprofd__heap_object *obj)
 {
     size_t fi = pprofd__heap_filter_index((void *)obj->ptr);
     shard *s = shard_for(fi);
-    pthread_mutex_lock(&s->lock);
+    shard_lock(s);
     bool ok = make_room(s);
     if (ok) {
         table_put(s->slots, s->bits, obj);
         __atomic_store_n(&s->live, s->live + 1, __ATOMIC_RELAXED);
         filter_add(fi);
     }
-    pthread_mutex_unlock(&s->lock);
+    shard_unlock(s);
     return ok;
 }
 
@@ -338,7 +390,7 @@ static bool live_remove(uintptr_t p, pprofd__heap_object *out)
     size_t fi = pprofd__heap_filter_index((void *)p);
     shard *s = shard_for(fi);
     bool found = false;
-    pthread_mutex_lock(&s->lock);
+    shard_lock(s);
     if (s->slots) {
         size_t mask = ((size_t)1 << s->bits) - 1;
         size_t i = home_of(p, s->bits);
@@ -363,7 +415,7 @@ static bool live_remove(uintptr_t p, pprofd__heap_object *out)
             filter_remove(fi);
         }
     }
-    pthread_mutex_unlock(&s->lock);
+    shard_unlock(s);
     return found;
 }
 
@@ -384,8 +436,12 @@ void pprofd__heap_weigh(size_t size, long rate, int64_t *weight, int64_t *bytes)
         return;
     }
     double objects = -1.0 / expm1(-(double)size / (double)rate);
-    *weight = llround(objects * (double)PPROFD_HEAP_WEIGHT_ONE);
-    *bytes = llround(objects * (double)size);
+    if (objects > 1e12) /* an absurd rate: keep the fixed point in range */
+        objects = 1e12;
+    /* Positive and far below 2^63: rounding by adding a half (llround is
+     * a call into libm). */
+    *weight = (int64_t)(objects * (double)PPROFD_HEAP_WEIGHT_ONE + 0.5);
+    *bytes = (int64_t)(objects * (double)size + 0.5);
 }
 
 static bool in_hooks(uintptr_t pc)
@@ -393,9 +449,69 @@ static bool in_hooks(uintptr_t pc)
     return pc >= (uintptr_t)__start_pprofd_hooks && pc < (uintptr_t)__stop_pprofd_hooks;
 }
 
-/* Not async-signal-safe (the unwinder, a shard lock). Costs one unwind
- * (libunwind's cached fast trace: a few hundred ns for a short stack), one
- * stack-table probe, the weight and one shard lock. */
+/* The host's frame that called into the allocator: the first frame up our
+ * own frame-pointer chain (everything in PPROFD_HEAP_HOOK keeps frame
+ * pointers) whose return address leads out of the hooks. pc is that
+ * return address; sp and fp are what the host's frame has once it returns.
+ * 0 if the chain looks wrong. */
+static int host_frame(uintptr_t *pc, uintptr_t *sp, uintptr_t *fp)
+{
+    const uintptr_t *f = __builtin_frame_address(0);
+    for (int i = 0; i < 8; i++) {
+        if (!in_hooks(f[1])) {
+            *pc = f[1];
+            *sp = (uintptr_t)(f + 2);
+            *fp = f[0];
+            return *pc != 0;
+        }
+        const uintptr_t *up = (const uintptr_t *)f[0];
+        if (up <= f || (uintptr_t)up % sizeof(uintptr_t) != 0)
+            return 0;
+        f = up;
+    }
+    return 0;
+}
+
+/* A learning walk costs microseconds a frame: at most one per this many
+ * samples of a thread, after a first few. */
+#define LEARN_COST 16
+#define LEARN_BURST 48
+
+/* The host's stack from its frame that called the allocator, leaf first.
+ * By frame rules when every frame has one (a few instructions a frame, no
+ * libunwind context to build), learning the rules when some are missing,
+ * and by libunwind's own walk when a frame has none. */
+static int host_stack(pprofd__heap_tls *t, uintptr_t *pcs, int max)
+{
+    if (t->learn_debt > 0)
+        t->learn_debt--;
+    uintptr_t pc, sp, fp;
+    if (host_frame(&pc, &sp, &fp)) {
+        int unknown = 1, n = 0;
+        if (sp < t->stack_hi)
+            n = pprofd__unwind_by_rules(pc, sp, fp, t->stack_hi, pcs, max, &unknown);
+        if (n == 0 && unknown && t->learn_debt <= LEARN_BURST) {
+            t->learn_debt += LEARN_COST;
+            uintptr_t hi = pprofd__unwind_learn();
+            if (hi > t->stack_hi)
+                t->stack_hi = hi;
+            if (sp < t->stack_hi)
+                n = pprofd__unwind_by_rules(pc, sp, fp, t->stack_hi, pcs, max, &unknown);
+        }
+        if (n > 0)
+            return n;
+    }
+    int n = pprofd__unwind_here(pcs, max, 0);
+    /* Drop the sampler's own frames, however many the compiler left. */
+    int first = 0;
+    while (first < n && in_hooks(pcs[first]))
+        first++;
+    memmove(pcs, pcs + first, (size_t)(n - first) * sizeof pcs[0]);
+    return n - first;
+}
+
+/* Not async-signal-safe (the unwinder, a shard lock). Costs one walk of
+ * the host's stack, one stack-table probe, the weight and one shard lock. */
 PPROFD_HEAP_HOOK __attribute__((noinline)) void pprofd__heap_record_alloc(void *p, size_t size,
                                                                           int skip)
 {
@@ -405,13 +521,11 @@ PPROFD_HEAP_HOOK __attribute__((noinline)) void pprofd__heap_record_alloc(void *
     t->guard++;
     if (atomic_load_explicit(&init_state, memory_order_acquire) != 2)
         pprofd__heap_init();
+    prefetch_shard((uintptr_t)p);
     uintptr_t pcs[PPROFD_MAX_DEPTH + 8];
-    int n = pprofd__unwind_here(pcs, PPROFD_MAX_DEPTH + 8, 0);
-    /* Drop the sampler's own frames, however many the compiler left. */
-    int first = 0;
-    while (first < n && in_hooks(pcs[first]))
-        first++;
-    first += skip;
+    int n = host_stack(t, pcs, PPROFD_MAX_DEPTH + 8);
+    prefetch_slot((uintptr_t)p);
+    int first = skip;
     int depth = n - first;
     if (depth < 0)
         depth = 0;

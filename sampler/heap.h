@@ -57,9 +57,11 @@ enum {
 #define PPROFD_HEAP_WEIGHT_ONE ((int64_t)1 << 16)
 
 typedef struct pprofd__heap_tls {
-    int64_t countdown; /* bytes left before the next sample */
-    uint64_t rng;      /* xorshift state; 0 until the thread's first slow path */
-    int guard;         /* >0 while inside the sampler: no sampling */
+    int64_t countdown;  /* bytes left before the next sample */
+    uint64_t rng;       /* xorshift state; 0 until the thread's first slow path */
+    int guard;          /* >0 while inside the sampler: no sampling */
+    int learn_debt;     /* paces libunwind learning walks (heap.c) */
+    uintptr_t stack_hi; /* top of this thread's stack as learning walks saw it */
 } pprofd__heap_tls;
 
 /* initial-exec: one %fs-relative access, no __tls_get_addr call. The

@@ -212,8 +212,8 @@ __attribute__((visibility("default"))) int pthread_create(pthread_t *thread,
         atomic_store_explicit(&real, f, memory_order_release);
     }
     /* The creator's stack, leaf = the call site of pthread_create. */
-    uintptr_t pcs[PPROFD_MAX_DEPTH];
-    int depth = pprofd__unwind_here(pcs, PPROFD_MAX_DEPTH, 1);
+    uintptr_t pcs[PPROFD_MAX_DEPTH + 2];
+    int depth = pprofd__unwind_here(pcs, PPROFD_MAX_DEPTH + 2, 1);
     int rc;
     start_args *a = malloc(sizeof *a);
     if (!a) {

@@ -26,24 +26,24 @@ int pprofd__unwind_busy(void)
 
 __attribute__((noinline)) int pprofd__unwind_here(uintptr_t *pcs, int max, int skip)
 {
-    void *raw[PPROFD_MAX_DEPTH + 16];
-    int want = max + skip + 1;
-    if (want > (int)(sizeof raw / sizeof raw[0]))
-        want = (int)(sizeof raw / sizeof raw[0]);
-
-    /* raw[0] is this function itself. The compiler barriers keep the flag
+    /* The walk writes into pcs itself, then the frames not wanted are
+     * shifted out: no second buffer, so the heap sampler's stack stays
+     * shallow (each line of it is a cache miss between two samples).
+     * pcs[0] is this function itself. The compiler barriers keep the flag
      * set around the whole call, as a signal on this thread sees it. */
+    _Static_assert(sizeof(void *) == sizeof(uintptr_t), "unw_backtrace fills void *");
+    if (max <= 1 + skip)
+        return 0;
     in_libunwind++;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    int n = unw_backtrace(raw, want);
+    int n = unw_backtrace((void **)pcs, max);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     in_libunwind--;
     int out = 0;
-    for (int i = 1 + skip; i < n && out < max; i++) {
-        uintptr_t pc = (uintptr_t)raw[i];
-        if (pc == 0)
+    for (int i = 1 + skip; i < n; i++) {
+        if (pcs[i] == 0)
             break;
-        pcs[out++] = pc - 1;
+        pcs[out++] = pcs[i] - 1;
     }
     return out;
 }
@@ -177,91 +177,134 @@ int pprofd__unwind_signal_dwarf(const void *ucontext, uintptr_t *pcs, int max)
 
 /*
  * Frame rules learnt from libunwind, so that a pc seen before costs no
- * libunwind call (whose cache lock costs two system calls). For a pc, how
- * to find the caller of the frame it is in:
+ * libunwind call (whose cache lock costs two system calls, and whose
+ * stepping API costs microseconds a frame). For a pc, how to find the
+ * caller of the frame it is in (x86-64: the return address is at CFA - 8):
  *   RULE_FP:         the frame keeps a frame pointer: the caller's fp is at
  *                    [fp], its return address at [fp + 8], its sp fp + 16;
  *   RULE_UNTOUCHED:  the function has not changed fp (yet): the caller's fp
- *                    is fp itself, its sp is sp + offset, the return address
- *                    just below that.
- * Anything else (fp used as a general register, a frame too large to
- * encode) is not cached and goes to libunwind every time. One 64-bit word
- * per entry, pc << 16 | rule << 14 | offset / 8, written and read whole
- * with relaxed atomics: a racing writer leaves an entry that is either old
- * or new, never torn. Direct-mapped: a collision just costs a libunwind
- * call. x86-64 only (the rules are its frame layout).
+ *                    is fp itself, CFA = sp + offset;
+ *   RULE_SAVED:      fp is a general register here, saved on entry:
+ *                    CFA = sp + offset, the caller's fp at CFA - saved;
+ *   RULE_END:        the outermost frame (libunwind stops here);
+ *   RULE_UNRULY:     none of these (a realigned or dynamically sized frame
+ *                    without a standard frame pointer, a signal frame):
+ *                    ask libunwind every time.
+ * An sp-relative CFA is only taken where the frame's size is fixed: a frame
+ * whose fp points into itself but is not a standard frame pointer is
+ * unruly. Entries are two words, each carrying the pc, written and read
+ * with relaxed atomics: a reader that sees words of two different pcs
+ * treats the entry as missing. Two-way: a pc lives in its slot or the
+ * slot's neighbour. x86-64 only (the rules are its frame layout).
  */
-#define RULE_FP 1u
-#define RULE_UNTOUCHED 2u
-#define RULE_SLOTS 4096
-#define MAX_RULE_OFFSET (0x3fffu * 8)
+enum { RULE_NONE, RULE_FP, RULE_UNTOUCHED, RULE_SAVED, RULE_END, RULE_UNRULY };
+#define RULE_SLOTS 16384
+#define MAX_RULE_OFFSET (0x1fffu * 8)
+#define MAX_RULE_SAVED (0xffffu * 8)
 
-static _Atomic uint64_t frame_rules[RULE_SLOTS];
+typedef struct frame_rule {
+    unsigned kind;
+    uintptr_t offset; /* RULE_UNTOUCHED, RULE_SAVED */
+    uintptr_t saved;  /* RULE_SAVED */
+} frame_rule;
+
+static struct {
+    _Atomic uint64_t word; /* pc << 16 | kind << 13 | offset / 8 */
+    _Atomic uint64_t aux;  /* pc << 16 | saved / 8 */
+} frame_rules[RULE_SLOTS];
 
 static size_t rule_slot(uintptr_t pc)
 {
-    return (size_t)((pc * 0x9e3779b97f4a7c15ull) >> 52) & (RULE_SLOTS - 1);
+    return (size_t)((pc * 0x9e3779b97f4a7c15ull) >> 50) & (RULE_SLOTS - 1);
 }
 
-/* Async-signal-safe. Returns the rule, 0 if unknown; *offset for
- * RULE_UNTOUCHED. */
-static unsigned rule_for(uintptr_t pc, uintptr_t *offset)
+/* Async-signal-safe. The rule for pc, RULE_NONE if unknown. */
+static unsigned rule_for(uintptr_t pc, frame_rule *r)
 {
-    uint64_t w = atomic_load_explicit(&frame_rules[rule_slot(pc)], memory_order_relaxed);
-    if (w == 0 || (uintptr_t)(w >> 16) != pc)
-        return 0;
-    *offset = (uintptr_t)(w & 0x3fff) * 8;
-    return (unsigned)(w >> 14) & 3u;
+    size_t slot = rule_slot(pc);
+    for (int way = 0; way < 2; way++, slot ^= 1) {
+        uint64_t w = atomic_load_explicit(&frame_rules[slot].word, memory_order_relaxed);
+        if (w == 0 || (uintptr_t)(w >> 16) != pc)
+            continue;
+        r->kind = (unsigned)(w >> 13) & 7u;
+        r->offset = (uintptr_t)(w & 0x1fff) * 8;
+        r->saved = 0;
+        if (r->kind == RULE_SAVED) {
+            uint64_t a = atomic_load_explicit(&frame_rules[slot].aux, memory_order_relaxed);
+            if ((uintptr_t)(a >> 16) != pc)
+                return RULE_NONE;
+            r->saved = (uintptr_t)(a & 0xffff) * 8;
+        }
+        return r->kind;
+    }
+    return RULE_NONE;
+}
+
+/* Async-signal-safe. Into pc's own slot if free or already pc's, else the
+ * neighbour if free or pc's, else over the own slot. */
+static void rule_store(uintptr_t pc, unsigned kind, uintptr_t offset, uintptr_t saved)
+{
+    if (pc == 0 || pc >= ((uintptr_t)1 << 48))
+        return;
+    size_t slot = rule_slot(pc), pick = slot;
+    for (int way = 0; way < 2; way++, slot ^= 1) {
+        uint64_t w = atomic_load_explicit(&frame_rules[slot].word, memory_order_relaxed);
+        if (w == 0 || (uintptr_t)(w >> 16) == pc) {
+            pick = slot;
+            break;
+        }
+    }
+    atomic_store_explicit(&frame_rules[pick].aux, (uint64_t)pc << 16 | saved / 8,
+                          memory_order_relaxed);
+    atomic_store_explicit(&frame_rules[pick].word,
+                          (uint64_t)pc << 16 | (uint64_t)kind << 13 | offset / 8,
+                          memory_order_relaxed);
 }
 
 /* Async-signal-safe. What libunwind found for the frame at pc (its sp and
- * fp) and its caller (caller_sp, caller_fp), as a rule if it is one. */
+ * fp) and its caller (caller_sp, caller_fp), as a rule if it is one. For
+ * the CPU profiler's first two frames. */
 static void learn_rule(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t caller_sp,
                        uintptr_t caller_fp, int fp_untouched)
 {
 #if defined(__x86_64__)
-    unsigned rule = 0;
-    uintptr_t offset = 0;
-    if (pc >= ((uintptr_t)1 << 48))
-        return;
-    if (caller_sp == fp + 16 && fp >= sp) {
-        rule = RULE_FP;
-    } else if (fp_untouched && caller_fp == fp && caller_sp > sp &&
-               caller_sp - sp <= MAX_RULE_OFFSET && (caller_sp - sp) % 8 == 0) {
-        rule = RULE_UNTOUCHED;
-        offset = caller_sp - sp;
-    }
-    if (rule)
-        atomic_store_explicit(&frame_rules[rule_slot(pc)],
-                              (uint64_t)pc << 16 | (uint64_t)rule << 14 | offset / 8,
-                              memory_order_relaxed);
+    if (caller_sp == fp + 16 && fp >= sp)
+        rule_store(pc, RULE_FP, 0, 0);
+    else if (fp_untouched && caller_fp == fp && caller_sp > sp &&
+             caller_sp - sp <= MAX_RULE_OFFSET && (caller_sp - sp) % 8 == 0)
+        rule_store(pc, RULE_UNTOUCHED, caller_sp - sp, 0);
 #else
     (void)pc, (void)sp, (void)fp, (void)caller_sp, (void)caller_fp, (void)fp_untouched;
 #endif
 }
 
 /* Async-signal-safe: one frame up by a learnt rule, loads within
- * [sp, hi). Returns 0 when the rule is unknown or the frame fails a check. */
+ * [sp, hi). Returns 0 when the rule is unknown, ends the stack, or the
+ * frame fails a check. */
 __attribute__((no_sanitize("address", "thread"))) static int
 step_by_rule(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t hi, uintptr_t *caller_pc,
              uintptr_t *caller_sp, uintptr_t *caller_fp)
 {
-    uintptr_t offset;
-    unsigned rule = rule_for(pc, &offset);
-    if (rule == RULE_FP) {
+    frame_rule r;
+    switch (rule_for(pc, &r)) {
+    case RULE_FP:
         if (fp < sp || fp % 8 != 0 || hi < 16 || fp > hi - 16)
             return 0;
         *caller_fp = ((const uintptr_t *)fp)[0];
         *caller_pc = ((const uintptr_t *)fp)[1];
         *caller_sp = fp + 16;
-    } else if (rule == RULE_UNTOUCHED) {
-        uintptr_t cfa = sp + offset;
-        if (cfa < sp || cfa > hi || cfa - 8 < sp)
+        break;
+    case RULE_UNTOUCHED:
+    case RULE_SAVED: {
+        uintptr_t cfa = sp + r.offset;
+        if (cfa <= sp || cfa > hi || cfa - 8 < sp || cfa - r.saved < sp)
             return 0;
         *caller_pc = *(const uintptr_t *)(cfa - 8);
         *caller_sp = cfa;
-        *caller_fp = fp;
-    } else {
+        *caller_fp = r.kind == RULE_SAVED ? *(const uintptr_t *)(cfa - r.saved) : fp;
+        break;
+    }
+    default:
         return 0;
     }
     return *caller_pc != 0;
@@ -278,14 +321,116 @@ static int unwind_by_rules(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t h
         return 0;
     /* The caller must keep a frame pointer for the chain to be followed
      * from it; its rule is keyed by the return address into it. */
-    uintptr_t offset;
-    if (rule_for(pc1, &offset) != RULE_FP ||
+    frame_rule r;
+    if (rule_for(pc1, &r) != RULE_FP ||
         !step_by_rule(pc1, sp1, fp1, hi, &unused_pc, &unused_sp, &unused_fp))
         return 0;
     pcs[0] = pc;
     pcs[1] = pc1 - 1;
     int n = walk_frame_pointers(fp1, sp1, hi, pcs, 2, max);
     return n > 2 ? n : 0;
+}
+
+/* The heap sampler's walk: every frame by its rule. */
+int pprofd__unwind_by_rules(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t hi,
+                            uintptr_t *pcs, int max, int *unknown)
+{
+    *unknown = 0;
+    int n = 0;
+    while (n < max) {
+        pcs[n++] = pc - 1;
+        frame_rule r;
+        unsigned kind = rule_for(pc, &r);
+        if (kind == RULE_END)
+            return n;
+        if (kind == RULE_NONE)
+            *unknown = 1;
+        uintptr_t caller_pc, caller_sp, caller_fp;
+        if (kind == RULE_NONE || kind == RULE_UNRULY ||
+            !step_by_rule(pc, sp, fp, hi, &caller_pc, &caller_sp, &caller_fp) || caller_sp <= sp)
+            return 0;
+        pc = caller_pc;
+        sp = caller_sp;
+        fp = caller_fp;
+    }
+    return n;
+}
+
+int pprofd__unwind_rule_kind(uintptr_t pc)
+{
+    frame_rule r;
+    return (int)rule_for(pc, &r);
+}
+
+#ifdef UNW_FRAME_POINTER
+/* Where libunwind says the frame pointer's value lives, as one number to
+ * compare: a memory address, or the register's own number tagged. */
+static uintptr_t fp_location(unw_cursor_t *c)
+{
+    unw_save_loc_t loc;
+    if (unw_get_save_loc(c, UNW_FRAME_POINTER, &loc) < 0)
+        return 1;
+    if (loc.type == UNW_SLT_MEMORY)
+        return (uintptr_t)loc.u.addr;
+    if (loc.type == UNW_SLT_REG)
+        return 3 + 4 * (uintptr_t)loc.u.regnum;
+    return 2;
+}
+#endif
+
+uintptr_t pprofd__unwind_learn(void)
+{
+    uintptr_t hi = 0;
+#if defined(__x86_64__)
+    unw_context_t context;
+    unw_cursor_t c;
+    in_libunwind++;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (unw_getcontext(&context) != 0 || unw_init_local(&c, &context) != 0)
+        goto out;
+    unw_word_t ip, sp, fp;
+    if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || unw_get_reg(&c, UNW_REG_SP, &sp) < 0 ||
+        unw_get_reg(&c, UNW_FRAME_POINTER, &fp) < 0)
+        goto out;
+    uintptr_t loc = fp_location(&c);
+    for (int depth = 0; depth < PPROFD_MAX_DEPTH + 16; depth++) {
+        int signal_frame = unw_is_signal_frame(&c) > 0;
+        if (unw_step(&c) <= 0) {
+            rule_store(ip, RULE_END, 0, 0);
+            break;
+        }
+        unw_word_t cip, csp, cfp;
+        if (unw_get_reg(&c, UNW_REG_IP, &cip) < 0 || unw_get_reg(&c, UNW_REG_SP, &csp) < 0 ||
+            unw_get_reg(&c, UNW_FRAME_POINTER, &cfp) < 0 || cip == 0) {
+            rule_store(ip, RULE_END, 0, 0);
+            break;
+        }
+        uintptr_t cloc = fp_location(&c);
+        uintptr_t size = csp - sp;
+        unsigned kind = RULE_UNRULY;
+        uintptr_t saved = 0;
+        if (signal_frame || csp <= sp || size % 8 != 0)
+            kind = RULE_UNRULY;
+        else if (csp == fp + 16 && fp >= sp && cloc == fp)
+            kind = RULE_FP;
+        else if (fp >= sp && fp < csp)
+            kind = RULE_UNRULY; /* fp points into the frame, not as a frame pointer */
+        else if (size > MAX_RULE_OFFSET)
+            kind = RULE_UNRULY;
+        else if (cloc == loc && cfp == fp)
+            kind = RULE_UNTOUCHED;
+        else if (cloc >= sp && cloc < csp && cloc % 8 == 0 && csp - cloc <= MAX_RULE_SAVED)
+            kind = RULE_SAVED, saved = csp - cloc;
+        rule_store(ip, kind, kind == RULE_FP ? 0 : size, saved);
+        if (csp > hi)
+            hi = csp;
+        ip = cip, sp = csp, fp = cfp, loc = cloc;
+    }
+out:
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    in_libunwind--;
+#endif
+    return hi;
 }
 
 /* Async-signal-safe under the conditions in unwind.h. */
@@ -362,8 +507,8 @@ static void warm_up_once(void)
     /* One full walk from here initialises libunwind's globals (its
      * once-lock, the address space and its caches) and reads the unwind
      * tables of the objects on this stack. */
-    uintptr_t pcs[PPROFD_MAX_DEPTH];
-    pprofd__unwind_here(pcs, PPROFD_MAX_DEPTH, 0);
+    uintptr_t pcs[PPROFD_MAX_DEPTH + 1];
+    pprofd__unwind_here(pcs, PPROFD_MAX_DEPTH + 1, 0);
     unw_context_t context;
     unw_cursor_t cursor;
     if (unw_getcontext(&context) == 0 && unw_init_local(&cursor, &context) == 0)

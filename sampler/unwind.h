@@ -10,7 +10,10 @@
  * pprofd__unwind_here() uses libunwind's DWARF unwinder and so works for
  * code built without frame pointers (Debian's libc, most distributions'
  * binaries). It is reentrant and takes no lock of ours; it must not be
- * called from a signal handler that may interrupt the dynamic loader.
+ * called from a signal handler that may interrupt the dynamic loader. The
+ * heap sampler calls it only when its own walk by learnt frame rules
+ * (pprofd__unwind_by_rules) cannot answer: libunwind's walk costs about
+ * 800 instructions and a few kilobytes of cold stack per sample.
  *
  * Signal context (the CPU profiler's SIGPROF handler):
  *   - pprofd__unwind_signal() walks frame pointers from the ucontext. It is
@@ -37,10 +40,31 @@
 /* Deepest stack we keep; deeper stacks are truncated at the root end. */
 #define PPROFD_MAX_DEPTH 64
 
-/* Fill pcs with up to max call sites of the caller's stack, skipping the
- * innermost `skip` frames above the caller of this function. Returns the
- * number stored. */
+/* Fill pcs with the caller's stack as call sites, skipping the innermost
+ * `skip` frames above the caller of this function. The walk uses pcs as
+ * its scratch space, all max entries of it, so at most max - 1 - skip call
+ * sites are stored. Returns the number stored. */
 int pprofd__unwind_here(uintptr_t *pcs, int max, int skip);
+
+/* The heap sampler's fast walk, for a frame known exactly: pc is a return
+ * address into it, sp and fp the registers it will have when that return
+ * happens. Every frame up from there by the rules pprofd__unwind_learn()
+ * recorded (x86-64; 0 elsewhere), loads confined to [sp, hi). Returns the
+ * depth stored (call sites, leaf first), or 0 when some frame has no
+ * usable rule: *unknown is then 1 if a rule was missing (learning may
+ * help) and 0 if a frame needs libunwind every time. No call, no lock. */
+int pprofd__unwind_by_rules(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t hi,
+                            uintptr_t *pcs, int max, int *unknown);
+
+/* Step libunwind through the calling stack (microseconds a frame) and
+ * record a rule for each frame's pc. Returns the highest sp a frame of
+ * this stack has: an upper bound for pprofd__unwind_by_rules() loads on
+ * this thread's stack. Same conditions as pprofd__unwind_here(). */
+uintptr_t pprofd__unwind_learn(void);
+
+/* For tests: the rule recorded for a return address, 0 none, 1 frame
+ * pointer, 2 untouched, 3 saved, 4 end, 5 none fits. */
+int pprofd__unwind_rule_kind(uintptr_t pc);
 
 /* The stack of the code a signal interrupted, by frame pointers: pcs[0] is
  * the interrupted pc, then one call site per frame. [stack_lo, stack_hi) is
