@@ -71,7 +71,8 @@ typedef struct pprofd_server pprofd_server;
 /*
  * Start serving /debug/pprof/ on its own threads. opts may be NULL (all
  * defaults). Returns NULL after printing a one-line reason on stderr when the
- * server cannot start (bad address, port taken); the host carries on.
+ * server cannot start (bad address, port taken, libmicrohttpd missing); the
+ * host carries on.
  * Heap sampling, once enabled by the library being loaded, runs whether or
  * not a server is started.
  */

@@ -2,9 +2,9 @@
  * bench-symbols — what symbolization costs a heap profile request.
  *
  * The process is the demo's shape: linked with pprofd (so libc, libdw,
- * libelf, libmicrohttpd... are mapped), the demo's allocation workload
- * running in two threads, memory retained at start. It serves itself and
- * fetches /debug/pprof/heap over real HTTP:
+ * libelf... are mapped, and libmicrohttpd once it serves), the demo's
+ * allocation workload running in two threads, memory retained at start.
+ * It serves itself and fetches /debug/pprof/heap over real HTTP:
  *
  *   cold: the first request; the symbolizer loads every object's tables
  *         and resolves every address (the one-off price).

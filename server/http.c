@@ -500,6 +500,12 @@ static long env_long(const char *name, long dflt)
 
 PPROFD_API pprofd_server *pprofd_start(const pprofd_options *opts)
 {
+    /* libmicrohttpd is loaded now, not with libpprofd (server/mhd.h). */
+    char err[512];
+    if (pprofd__mhd_load(err, sizeof err) < 0) {
+        fprintf(stderr, "pprofd: %s\n", err);
+        return NULL;
+    }
     pprofd_options o = {0};
     if (opts)
         o = *opts;
@@ -526,7 +532,6 @@ PPROFD_API pprofd_server *pprofd_start(const pprofd_options *opts)
     if (o.mem_cap != 0)
         pprofd__heap_set_memory_cap(o.mem_cap); /* else $PPROFD_MEM_CAP, read by the sampler */
 
-    char err[512];
     s->listen_fd = open_listener(addr, s->addr, sizeof s->addr, err, sizeof err);
     if (s->listen_fd < 0) {
         fprintf(stderr, "pprofd: %s\n", err);

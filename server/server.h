@@ -20,6 +20,7 @@
 
 #include "pprofd.h"
 #include "sampler/heap.h"
+#include "server/mhd.h" /* MHD_foo() calls go through the table it loads */
 #include "server/profile.h"
 
 struct pprofd_server {

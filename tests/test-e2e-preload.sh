@@ -26,6 +26,32 @@ wait $quiet || fail "host under LD_PRELOAD without PPROFD_ADDR failed"
 [ ! -s "$WORK/quiet.log" ] || fail "without PPROFD_ADDR the library said: $(cat "$WORK/quiet.log")"
 pass "no PPROFD_ADDR, no server, no output"
 
+# libmicrohttpd (and gnutls behind it) is loaded when a server starts, not
+# with the library: a process that never serves does not pay for mapping
+# it. cat prints its own maps, so each run below shows what the loader
+# mapped by the time main() ran (the preload constructor has returned).
+readelf -d "$LIB" | grep -q 'NEEDED.*libmicrohttpd' && fail "libpprofd.so has a DT_NEEDED on libmicrohttpd"
+undefined=$(nm -D --undefined-only "$LIB" | awk '{ print $2 }' | grep '^MHD_' || true)
+[ -z "$undefined" ] || fail "libpprofd.so calls libmicrohttpd outside server/mhd.h's table: $undefined"
+LD_PRELOAD=$LIB cat /proc/self/maps >"$WORK/maps.quiet"
+grep -q 'libpprofd' "$WORK/maps.quiet" || fail "libpprofd.so was not preloaded: $(cat "$WORK/maps.quiet")"
+grep -qE 'libmicrohttpd|libgnutls' "$WORK/maps.quiet" &&
+    fail "libmicrohttpd is mapped in a process that does not serve"
+LD_PRELOAD=$LIB PPROFD_ADDR=127.0.0.1:0 cat /proc/self/maps >"$WORK/maps.serving" 2>"$WORK/serving.log"
+grep -q '^pprofd: listening on 127\.0\.0\.1:' "$WORK/serving.log" || fail "no server: $(cat "$WORK/serving.log")"
+grep -q 'libmicrohttpd' "$WORK/maps.serving" || fail "libmicrohttpd is not mapped once serving"
+pass "libmicrohttpd is loaded when a server starts, not before"
+
+# Without libmicrohttpd (hide-mhd makes its dlopen fail): one line on
+# stderr, no server, and the host runs on.
+LD_PRELOAD=$BUILD/tests/libhide-mhd.so:$LIB PPROFD_ADDR=127.0.0.1:0 cat /proc/self/maps \
+    >"$WORK/maps.hidden" 2>"$WORK/hidden.log" || fail "host failed without libmicrohttpd"
+grep -q '^pprofd: cannot load libmicrohttpd: libmicrohttpd-hidden-by-test\.so\.12: ' "$WORK/hidden.log" ||
+    fail "missing libmicrohttpd message: $(cat "$WORK/hidden.log")"
+[ "$(wc -l <"$WORK/hidden.log")" = 1 ] || fail "more than one line without libmicrohttpd: $(cat "$WORK/hidden.log")"
+grep -q 'libpprofd' "$WORK/maps.hidden" || fail "host did not run on without libmicrohttpd"
+pass "no libmicrohttpd: one line, host carries on"
+
 start_server env LD_PRELOAD="$LIB" PPROFD_ADDR=127.0.0.1:0 "$HOST"
 
 fetch_until "$BASE/allocs" "$WORK/allocs.out" churn_strings hold_records

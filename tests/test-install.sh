@@ -57,7 +57,9 @@ export PKG_CONFIG_PATH=$P/lib/pkgconfig
 pkg-config --libs pprofd | grep -q -- "-lpprofd" || fail "pkg-config --libs: $(pkg-config --libs pprofd)"
 # The shared library brings its own dependencies; they are private.
 pkg-config --libs pprofd | grep -q -- "-lmicrohttpd" && fail "pkg-config --libs overlinks"
-pkg-config --static --libs pprofd | grep -q -- "-lmicrohttpd" || fail "Requires.private lacks libmicrohttpd"
+pkg-config --static --libs pprofd | grep -q -- "-lprotobuf-c" || fail "Requires.private lacks libprotobuf-c"
+# libmicrohttpd is dlopened when a server starts: no link needs it.
+pkg-config --static --libs pprofd | grep -q -- "-lmicrohttpd" && fail "pkg-config --static links libmicrohttpd"
 cp -r "$SRC/examples" "$WORK/pc"
 make -C "$WORK/pc" >"$WORK/make.log" 2>&1 || fail "make (pkg-config): $(tail -20 "$WORK/make.log")"
 pass "examples built through pkg-config"
@@ -89,6 +91,7 @@ check_example() {
             fail "$bin does not load the installed libpprofd.so: $(ldd "$bin")"
     else
         readelf -d "$bin" | grep -q 'libpprofd' && fail "$bin (static) needs libpprofd.so"
+        readelf -d "$bin" | grep -q 'libmicrohttpd' && fail "$bin (static) links libmicrohttpd"
     fi
     start_server env PPROFD_MEM_RATE=4096 "$bin" 127.0.0.1:0
     # Until the program has allocated in $function (it may be slow to get
