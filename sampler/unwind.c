@@ -221,6 +221,7 @@ static size_t rule_slot(uintptr_t pc)
 /* Async-signal-safe. The rule for pc, RULE_NONE if unknown. */
 static unsigned rule_for(uintptr_t pc, frame_rule *r)
 {
+    r->kind = RULE_NONE;
     size_t slot = rule_slot(pc);
     for (int way = 0; way < 2; way++, slot ^= 1) {
         uint64_t w = atomic_load_explicit(&frame_rules[slot].word, memory_order_relaxed);
@@ -232,7 +233,7 @@ static unsigned rule_for(uintptr_t pc, frame_rule *r)
         if (r->kind == RULE_SAVED) {
             uint64_t a = atomic_load_explicit(&frame_rules[slot].aux, memory_order_relaxed);
             if ((uintptr_t)(a >> 16) != pc)
-                return RULE_NONE;
+                return r->kind = RULE_NONE;
             r->saved = (uintptr_t)(a & 0xffff) * 8;
         }
         return r->kind;
@@ -278,15 +279,13 @@ static void learn_rule(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t calle
 #endif
 }
 
-/* Async-signal-safe: one frame up by a learnt rule, loads within
- * [sp, hi). Returns 0 when the rule is unknown, ends the stack, or the
- * frame fails a check. */
+/* Async-signal-safe: one frame up by rule r, loads within [sp, hi).
+ * Returns 0 when r ends the stack or the frame fails a check. */
 __attribute__((no_sanitize("address", "thread"))) static int
-step_by_rule(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t hi, uintptr_t *caller_pc,
-             uintptr_t *caller_sp, uintptr_t *caller_fp)
+apply_rule(const frame_rule *r, uintptr_t sp, uintptr_t fp, uintptr_t hi, uintptr_t *caller_pc,
+           uintptr_t *caller_sp, uintptr_t *caller_fp)
 {
-    frame_rule r;
-    switch (rule_for(pc, &r)) {
+    switch (r->kind) {
     case RULE_FP:
         if (fp < sp || fp % 8 != 0 || hi < 16 || fp > hi - 16)
             return 0;
@@ -296,18 +295,27 @@ step_by_rule(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t hi, uintptr_t *
         break;
     case RULE_UNTOUCHED:
     case RULE_SAVED: {
-        uintptr_t cfa = sp + r.offset;
-        if (cfa <= sp || cfa > hi || cfa - 8 < sp || cfa - r.saved < sp)
+        uintptr_t cfa = sp + r->offset;
+        if (cfa <= sp || cfa > hi || cfa - 8 < sp || cfa - r->saved < sp)
             return 0;
         *caller_pc = *(const uintptr_t *)(cfa - 8);
         *caller_sp = cfa;
-        *caller_fp = r.kind == RULE_SAVED ? *(const uintptr_t *)(cfa - r.saved) : fp;
+        *caller_fp = r->kind == RULE_SAVED ? *(const uintptr_t *)(cfa - r->saved) : fp;
         break;
     }
     default:
         return 0;
     }
     return *caller_pc != 0;
+}
+
+/* Async-signal-safe: one frame up by pc's learnt rule. */
+static int step_by_rule(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t hi,
+                        uintptr_t *caller_pc, uintptr_t *caller_sp, uintptr_t *caller_fp)
+{
+    frame_rule r;
+    rule_for(pc, &r);
+    return apply_rule(&r, sp, fp, hi, caller_pc, caller_sp, caller_fp);
 }
 
 /* Async-signal-safe: the cached path. The leaf's frame and its caller's by
@@ -346,8 +354,7 @@ int pprofd__unwind_by_rules(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t 
         if (kind == RULE_NONE)
             *unknown = 1;
         uintptr_t caller_pc, caller_sp, caller_fp;
-        if (kind == RULE_NONE || kind == RULE_UNRULY ||
-            !step_by_rule(pc, sp, fp, hi, &caller_pc, &caller_sp, &caller_fp) || caller_sp <= sp)
+        if (!apply_rule(&r, sp, fp, hi, &caller_pc, &caller_sp, &caller_fp) || caller_sp <= sp)
             return 0;
         pc = caller_pc;
         sp = caller_sp;
