@@ -27,11 +27,13 @@
  * per object. Memory: 1.5 MiB of fixed tables, then shard tables and stack
  * entries as needed, all within the cap.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -73,6 +75,7 @@ static _Atomic size_t live_memory;          /* shard table bytes mapped */
 static _Atomic uint64_t dropped_samples;    /* samples lost: cap or full table */
 static _Atomic int64_t dropped_weight;      /* what they stood for */
 static _Atomic int64_t dropped_bytes;
+static int unwind_check;                    /* $PPROFD_UNWIND_CHECK: see check_walk */
 
 /* Start and end of the PPROFD_HEAP_HOOK section, from the linker. */
 extern const char __start_pprofd_hooks[] __attribute__((visibility("hidden")));
@@ -206,6 +209,7 @@ void pprofd__heap_init(void)
         return;
     }
     pprofd__stacktab_init(&heap_stacks, STACK_SLOTS, STACK_ARENA);
+    unwind_check = env_number("PPROFD_UNWIND_CHECK", 0) > 0;
     update_stack_limit();
     pthread_atfork(atfork_prepare, atfork_release, atfork_release);
     atomic_store(&init_state, 2);
@@ -451,10 +455,12 @@ static bool in_hooks(uintptr_t pc)
 
 /* The host's frame that called into the allocator: the first frame up our
  * own frame-pointer chain (everything in PPROFD_HEAP_HOOK keeps frame
- * pointers) whose return address leads out of the hooks. pc is that
+ * pointers, and every function between the interposer and here is in it,
+ * whether the compiler inlines it or not) whose return address leads out
+ * of the hooks. pc is that
  * return address; sp and fp are what the host's frame has once it returns.
  * 0 if the chain looks wrong. */
-static int host_frame(uintptr_t *pc, uintptr_t *sp, uintptr_t *fp)
+PPROFD_HEAP_HOOK static int host_frame(uintptr_t *pc, uintptr_t *sp, uintptr_t *fp)
 {
     const uintptr_t *f = __builtin_frame_address(0);
     for (int i = 0; i < 8; i++) {
@@ -477,11 +483,55 @@ static int host_frame(uintptr_t *pc, uintptr_t *sp, uintptr_t *fp)
 #define LEARN_COST 16
 #define LEARN_BURST 48
 
+/* libunwind's walk, less the sampler's own frames. */
+PPROFD_HEAP_HOOK static int libunwind_stack(uintptr_t *pcs, int max)
+{
+    int n = pprofd__unwind_here(pcs, max, 0);
+    int first = 0;
+    while (first < n && in_hooks(pcs[first]))
+        first++;
+    memmove(pcs, pcs + first, (size_t)(n - first) * sizeof pcs[0]);
+    return n - first;
+}
+
+/* PPROFD_UNWIND_CHECK=1, for tests: every walk by rules is done again by
+ * libunwind, and the first difference is reported on stderr. */
+PPROFD_HEAP_HOOK static void check_walk(const uintptr_t *pcs, int n, int max)
+{
+    static _Atomic int reported;
+    uintptr_t lib[PPROFD_MAX_DEPTH + 8];
+    int m = libunwind_stack(lib, max < PPROFD_MAX_DEPTH + 8 ? max : PPROFD_MAX_DEPTH + 8);
+    /* Stacks are kept to PPROFD_MAX_DEPTH frames: compare that much. */
+    if (n > PPROFD_MAX_DEPTH)
+        n = PPROFD_MAX_DEPTH;
+    if (m > PPROFD_MAX_DEPTH)
+        m = PPROFD_MAX_DEPTH;
+    int i = 0;
+    while (i < n && i < m && pcs[i] == lib[i])
+        i++;
+    if ((i == n && i == m) || atomic_exchange(&reported, 1))
+        return;
+    Dl_info a = {0}, b = {0};
+    if (i < n)
+        dladdr((void *)pcs[i], &a);
+    if (i < m)
+        dladdr((void *)lib[i], &b);
+    char line[512];
+    int len = snprintf(line, sizeof line,
+                       "pprofd: unwind check: frame %d of %d/%d: rules %#lx (%s), libunwind %#lx "
+                       "(%s)\n",
+                       i, n, m, i < n ? (unsigned long)pcs[i] : 0ul,
+                       a.dli_sname ? a.dli_sname : "?", i < m ? (unsigned long)lib[i] : 0ul,
+                       b.dli_sname ? b.dli_sname : "?");
+    if (len > 0 && write(2, line, (size_t)len) < 0)
+        return;
+}
+
 /* The host's stack from its frame that called the allocator, leaf first.
  * By frame rules when every frame has one (a few instructions a frame, no
  * libunwind context to build), learning the rules when some are missing,
  * and by libunwind's own walk when a frame has none. */
-static int host_stack(pprofd__heap_tls *t, uintptr_t *pcs, int max)
+PPROFD_HEAP_HOOK static int host_stack(pprofd__heap_tls *t, uintptr_t *pcs, int max)
 {
     if (t->learn_debt > 0)
         t->learn_debt--;
@@ -498,16 +548,13 @@ static int host_stack(pprofd__heap_tls *t, uintptr_t *pcs, int max)
             if (sp < t->stack_hi)
                 n = pprofd__unwind_by_rules(pc, sp, fp, t->stack_hi, pcs, max, &unknown);
         }
-        if (n > 0)
+        if (n > 0) {
+            if (__builtin_expect(unwind_check, 0))
+                check_walk(pcs, n, max);
             return n;
+        }
     }
-    int n = pprofd__unwind_here(pcs, max, 0);
-    /* Drop the sampler's own frames, however many the compiler left. */
-    int first = 0;
-    while (first < n && in_hooks(pcs[first]))
-        first++;
-    memmove(pcs, pcs + first, (size_t)(n - first) * sizeof pcs[0]);
-    return n - first;
+    return libunwind_stack(pcs, max);
 }
 
 /* Not async-signal-safe (the unwinder, a shard lock). Costs one walk of

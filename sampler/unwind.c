@@ -8,6 +8,7 @@
  */
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -361,6 +362,36 @@ int pprofd__unwind_by_rules(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t 
         fp = caller_fp;
     }
     return n;
+}
+
+/* Rules are keyed by address: once dlclose unmaps an object, other code
+ * may be mapped at its addresses and must not inherit its rules. Every
+ * rule is forgotten (they are relearnt as samples meet them again). A
+ * learning walk racing with this may store a rule of the closed object
+ * back; that needs the very same address to be reused by a frame of the
+ * next object to matter. */
+void pprofd__unwind_forget(void)
+{
+    for (size_t i = 0; i < RULE_SLOTS; i++) {
+        atomic_store_explicit(&frame_rules[i].word, 0, memory_order_relaxed);
+        atomic_store_explicit(&frame_rules[i].aux, 0, memory_order_relaxed);
+    }
+}
+
+__attribute__((visibility("default"))) int dlclose(void *handle)
+{
+    typedef int (*dlclose_fn)(void *);
+    static _Atomic(dlclose_fn) real;
+    dlclose_fn f = atomic_load_explicit(&real, memory_order_acquire);
+    if (!f) {
+        f = (dlclose_fn)dlsym(RTLD_NEXT, "dlclose");
+        if (!f)
+            return -1;
+        atomic_store_explicit(&real, f, memory_order_release);
+    }
+    int rc = f(handle);
+    pprofd__unwind_forget();
+    return rc;
 }
 
 int pprofd__unwind_rule_kind(uintptr_t pc)

@@ -62,6 +62,10 @@ int pprofd__unwind_by_rules(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t 
  * this thread's stack. Same conditions as pprofd__unwind_here(). */
 uintptr_t pprofd__unwind_learn(void);
 
+/* Forget every learnt rule. The library's dlclose() (it interposes it)
+ * calls this after the object is gone. */
+void pprofd__unwind_forget(void);
+
 /* For tests: the rule recorded for a return address, 0 none, 1 frame
  * pointer, 2 untouched, 3 saved, 4 end, 5 none fits. */
 int pprofd__unwind_rule_kind(uintptr_t pc);

@@ -8,20 +8,26 @@ source "$(dirname "$0")/lib.sh"
 
 LIB=$BUILD/libpprofd.so
 
+# PPROFD_UNWIND_CHECK=1: each sampled stack is also walked by libunwind,
+# and a difference from the sampler's own walk by frame rules is printed.
+# These are Debian's binaries, built without frame pointers.
 want=$(sh -c 'ls -la / | sort | wc -l')
-got=$(LD_PRELOAD=$LIB PPROFD_MEM_RATE=1 sh -c 'ls -la / | sort | wc -l') ||
-    fail "sh/ls/sort under LD_PRELOAD at rate 1 failed"
+got=$(LD_PRELOAD=$LIB PPROFD_MEM_RATE=1 PPROFD_UNWIND_CHECK=1 sh -c 'ls -la / | sort | wc -l' \
+    2>"$WORK/check.err") || fail "sh/ls/sort under LD_PRELOAD at rate 1 failed"
 [ "$got" = "$want" ] || fail "under LD_PRELOAD at rate 1: '$got', without: '$want'"
-pass "sh, ls, sort, wc from their first allocation at rate 1"
+grep 'unwind check' "$WORK/check.err" && fail "sh/ls/sort: stacks by frame rules differ from libunwind's"
+pass "sh, ls, sort, wc from their first allocation at rate 1, stacks as libunwind's"
 
 if command -v python3 >/dev/null; then
-    out=$(LD_PRELOAD=$LIB PPROFD_MEM_RATE=1 python3 -c 'import json, hashlib, threading
+    out=$(LD_PRELOAD=$LIB PPROFD_MEM_RATE=1 PPROFD_UNWIND_CHECK=1 python3 -c 'import json, hashlib, threading
 t = [threading.Thread(target=lambda: [json.dumps(list(range(100))) for _ in range(200)]) for _ in range(4)]
 [x.start() for x in t]; [x.join() for x in t]
-print(hashlib.sha256(b"pprofd").hexdigest()[:8])') || fail "python3 under LD_PRELOAD at rate 1 failed"
+print(hashlib.sha256(b"pprofd").hexdigest()[:8])' 2>"$WORK/check.err") ||
+        fail "python3 under LD_PRELOAD at rate 1 failed"
+    grep 'unwind check' "$WORK/check.err" && fail "python3: stacks by frame rules differ from libunwind's"
     [ "$out" = "$(python3 -c 'import hashlib; print(hashlib.sha256(b"pprofd").hexdigest()[:8])')" ] ||
         fail "python3 under LD_PRELOAD printed '$out'"
-    pass "python3 with threads at rate 1"
+    pass "python3 with threads at rate 1, stacks as libunwind's"
 fi
 
 start_server env LD_PRELOAD="$LIB" PPROFD_ADDR=127.0.0.1:0 PPROFD_MEM_RATE=1 \

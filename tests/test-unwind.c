@@ -6,6 +6,7 @@
  * answer for every frame shape but the realigned one; and the realigned
  * one must never give a wrong stack, whatever the alignment it meets. */
 #include <alloca.h>
+#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #define MAX 80
 
 static int by_rules, fallbacks;
+static uintptr_t last_return; /* a return address with a learnt rule */
 static int kinds_seen[6];
 
 __attribute__((noinline)) static uint64_t probe(uint64_t x)
@@ -31,6 +33,7 @@ __attribute__((noinline)) static uint64_t probe(uint64_t x)
     CHECK_MSG(n1 > 4, "libunwind found %d frames", n1);
     for (int i = 1; i < n1; i++)
         kinds_seen[pprofd__unwind_rule_kind(lib[i] + 1)]++;
+    last_return = lib[2] + 1;
     if (n2 == 0) {
         CHECK_MSG(!unknown, "a frame has no rule right after learning");
         fallbacks++;
@@ -76,6 +79,15 @@ int main(void)
     CHECK_MSG(plain == 200, "only %d of 200 plain walks by rules", plain);
     CHECK_MSG(kinds_seen[2] > 0 && kinds_seen[3] > 0,
               "the frames did not exercise the untouched and saved rules");
+
+    /* dlclose: other code may come to live at the closed object's
+     * addresses, so every rule is forgotten. */
+    CHECK(pprofd__unwind_rule_kind(last_return) != 0);
+    void *lib = dlopen("libm.so.6", RTLD_NOW);
+    CHECK(lib && dlclose(lib) == 0);
+#ifndef PPROFD_NO_INTERPOSE /* the sanitizers interpose dlclose themselves */
+    CHECK_MSG(pprofd__unwind_rule_kind(last_return) == 0, "a rule survived dlclose");
+#endif
     printf("test-unwind: ok\n");
     return 0;
 }
