@@ -185,8 +185,11 @@ static void shard_unlock(shard *s)
     atomic_store_explicit(&s->lock, 0, memory_order_release);
 }
 
+/* fork: no walk inside libunwind, and every shard lock held by the forking
+ * thread, so the child's tables and libunwind's locks are consistent. */
 static void atfork_prepare(void)
 {
+    pprofd__unwind_fork_prepare();
     for (int i = 0; i < SHARDS; i++)
         shard_lock(&shards[i]);
 }
@@ -195,6 +198,7 @@ static void atfork_release(void)
 {
     for (int i = SHARDS - 1; i >= 0; i--)
         shard_unlock(&shards[i]);
+    pprofd__unwind_fork_done();
 }
 
 /* Called with this thread's guard raised: pthread_atfork allocates. */

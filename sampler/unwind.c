@@ -10,6 +10,7 @@
 #include <libunwind.h>
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <ucontext.h>
@@ -25,6 +26,52 @@ int pprofd__unwind_busy(void)
     return in_libunwind;
 }
 
+/* fork() while another thread is inside libunwind would leave the child
+ * with libunwind's cache lock, or the loader's lock it takes through
+ * dl_iterate_phdr, held by a thread that does not exist there: the child's
+ * first walk would hang. The sampler's fork handler closes this gate and
+ * waits for the walks in flight (they take microseconds); walks arriving
+ * meanwhile wait for the gate to open. Walks are rare since the heap
+ * sampler walks by frame rules, so the shared counter costs nothing that
+ * shows. The CPU profiler's walks in signal handlers cannot wait and do
+ * not take part. */
+static _Atomic int walks_in_flight;
+static _Atomic int fork_gate_closed;
+
+static void walk_enter(void)
+{
+    for (;;) {
+        while (atomic_load_explicit(&fork_gate_closed, memory_order_acquire))
+            sched_yield();
+        atomic_fetch_add_explicit(&walks_in_flight, 1, memory_order_seq_cst);
+        if (!atomic_load_explicit(&fork_gate_closed, memory_order_seq_cst))
+            break;
+        atomic_fetch_sub_explicit(&walks_in_flight, 1, memory_order_release);
+    }
+    in_libunwind++;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+static void walk_exit(void)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    in_libunwind--;
+    atomic_fetch_sub_explicit(&walks_in_flight, 1, memory_order_release);
+}
+
+void pprofd__unwind_fork_prepare(void)
+{
+    atomic_store_explicit(&fork_gate_closed, 1, memory_order_seq_cst);
+    /* A thread forking from inside a walk of its own is not waited for. */
+    while (atomic_load_explicit(&walks_in_flight, memory_order_seq_cst) > in_libunwind)
+        sched_yield();
+}
+
+void pprofd__unwind_fork_done(void)
+{
+    atomic_store_explicit(&fork_gate_closed, 0, memory_order_release);
+}
+
 __attribute__((noinline)) int pprofd__unwind_here(uintptr_t *pcs, int max, int skip)
 {
     /* The walk writes into pcs itself, then the frames not wanted are
@@ -35,11 +82,9 @@ __attribute__((noinline)) int pprofd__unwind_here(uintptr_t *pcs, int max, int s
     _Static_assert(sizeof(void *) == sizeof(uintptr_t), "unw_backtrace fills void *");
     if (max <= 1 + skip)
         return 0;
-    in_libunwind++;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    walk_enter();
     int n = unw_backtrace((void **)pcs, max);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    in_libunwind--;
+    walk_exit();
     int out = 0;
     for (int i = 1 + skip; i < n; i++) {
         if (pcs[i] == 0)
@@ -422,8 +467,7 @@ uintptr_t pprofd__unwind_learn(void)
 #if defined(__x86_64__)
     unw_context_t context;
     unw_cursor_t c;
-    in_libunwind++;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    walk_enter();
     if (unw_getcontext(&context) != 0 || unw_init_local(&c, &context) != 0)
         goto out;
     unw_word_t ip, sp, fp;
@@ -465,8 +509,7 @@ uintptr_t pprofd__unwind_learn(void)
         ip = cip, sp = csp, fp = cfp, loc = cloc;
     }
 out:
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    in_libunwind--;
+    walk_exit();
 #endif
     return hi;
 }
