@@ -158,6 +158,9 @@ static pprofd__profile *heap_profile(const heap_snapshot *h, long rate, const ch
     pprofd__profile_add_sample_type(p, "inuse_space", "bytes");
     pprofd__profile_set_period(p, "space", "bytes", rate);
     pprofd__profile_set_default_sample_type(p, default_type);
+    /* C++: the allocating frame is new's caller, not libstdc++'s operator
+     * (pprof drops the same frames from legacy heap profiles). */
+    pprofd__profile_set_drop_frames(p, "operator new(\\[\\])?");
     pprofd__profile_set_time(p, h->time_nanos - duration_nanos, duration_nanos);
     int failed = 0;
     for (size_t i = 0; i < h->len && !failed; i++) {

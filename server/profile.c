@@ -145,6 +145,7 @@ struct pprofd__profile {
     vec sample_types; /* ValueType-ish: int64 pairs */
     int64_t period_type[2], period;
     int64_t default_sample_type;
+    int64_t drop_frames;
     int64_t time_nanos, duration_nanos;
     vec comments;  /* int64 */
     vec samples;   /* sample_rec */
@@ -262,6 +263,11 @@ void pprofd__profile_set_period(pprofd__profile *p, const char *type, const char
 void pprofd__profile_set_default_sample_type(pprofd__profile *p, const char *type)
 {
     p->default_sample_type = intern(p, type);
+}
+
+void pprofd__profile_set_drop_frames(pprofd__profile *p, const char *regexp)
+{
+    p->drop_frames = intern(p, regexp);
 }
 
 void pprofd__profile_set_time(pprofd__profile *p, int64_t time_nanos, int64_t duration_nanos)
@@ -829,6 +835,7 @@ int pprofd__profile_encode(pprofd__profile *p, pprofd__gzip *g)
     prof.n_comment = p->comments.len;
     prof.comment = (int64_t *)p->comments.items;
     prof.default_sample_type = p->default_sample_type;
+    prof.drop_frames = p->drop_frames;
 
     perftools__profiles__profile__pack_to_buffer(&prof, &g->sink);
     rc = pprofd__gzip_finish(g);

@@ -32,6 +32,9 @@ void pprofd__profile_add_sample_type(pprofd__profile *p, const char *type, const
 void pprofd__profile_set_period(pprofd__profile *p, const char *type, const char *unit,
                                 int64_t period);
 void pprofd__profile_set_default_sample_type(pprofd__profile *p, const char *type);
+/* pprof drops frames whose function name (argument list removed) fully
+ * matches regexp, and every frame below them, from each sample. */
+void pprofd__profile_set_drop_frames(pprofd__profile *p, const char *regexp);
 void pprofd__profile_set_time(pprofd__profile *p, int64_t time_nanos, int64_t duration_nanos);
 void pprofd__profile_add_comment(pprofd__profile *p, const char *text);
 
