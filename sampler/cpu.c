@@ -681,6 +681,14 @@ int pprofd__cpu_timers_live(void)
     return atomic_load(&ntimers);
 }
 
+int pprofd__cpu_has_timer(pid_t tid)
+{
+    pthread_mutex_lock(&state_lock);
+    int found = find_timer(tid) >= 0;
+    pthread_mutex_unlock(&state_lock);
+    return found;
+}
+
 int pprofd__cpu_readers(void)
 {
     pthread_mutex_lock(&state_lock);

@@ -44,6 +44,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct pprofd__cpu_reader pprofd__cpu_reader;
 
@@ -89,5 +90,9 @@ void pprofd__cpu_close(pprofd__cpu_reader *r);
  * For tests and the index page. Thread-safe. */
 int pprofd__cpu_timers_live(void);
 int pprofd__cpu_readers(void);
+
+/* Does the profiler hold a timer for this thread now? For tests.
+ * Thread-safe. */
+int pprofd__cpu_has_timer(pid_t tid);
 
 #endif
