@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -103,6 +104,11 @@ static void *burn(void *arg)
     }
     sink = x;
     return NULL;
+}
+
+static void *do_nothing(void *arg)
+{
+    return arg;
 }
 
 static void run_threads(int n, work *w)
@@ -298,25 +304,88 @@ static void test_concurrent_readers(void)
 }
 
 /* Threads created and exiting all through a window: their timers come and
- * go with them, none is left. */
+ * go with them, none is left. A thread sweeps without pause all along (the
+ * server's poll, once a second, made far more frequent), so that sweeps
+ * meet threads at every point of their exit: a timer armed for a thread
+ * past its exit hook (which deleted its timer) is still there when
+ * pthread_join returns, as nothing in the thread deletes it any more. Like
+ * many hosts' threads, these run a thread-key destructor after the exit
+ * hooks, which lengthens that part of their exit. */
+static pthread_key_t churn_key;
+static _Atomic int sweeping;
+
+typedef struct churn_arg {
+    work *w;
+    _Atomic pid_t tid;
+} churn_arg;
+
+static void churn_destructor(void *value)
+{
+    uint64_t x = (uintptr_t)value;
+    SPIN(x, 5000)
+    sink = x;
+}
+
+static void *churn(void *arg)
+{
+    churn_arg *a = arg;
+    atomic_store(&a->tid, gettid());
+    CHECK(pthread_setspecific(churn_key, (void *)1) == 0);
+    return burn(a->w);
+}
+
+static void *sweep_all_along(void *arg)
+{
+    /* Yielding between sweeps lets the hooks waiting for the profiler's
+     * lock have it now and then. */
+    while (atomic_load(&sweeping)) {
+        pprofd__cpu_poll(arg);
+        sched_yield();
+    }
+    return NULL;
+}
+
 static void test_thread_churn(void)
 {
+    CHECK(pthread_key_create(&churn_key, churn_destructor) == 0);
+    /* A runtime's threads started at the first pthread_create (TSan's
+     * background thread) are to be counted at the start, not later. */
+    pthread_t first;
+    CHECK(pthread_create(&first, NULL, do_nothing, NULL) == 0);
+    pthread_join(first, NULL);
     pprofd__cpu_reader *r = open_reader(250);
     int base = pprofd__cpu_timers_live();
-    work w = {.cpu_nanos = 2000000, .ratio = 0};
-    for (int round = 0; round < 100; round++) {
-        run_threads(4, &w);
-        if (round % 25 == 0)
-            pprofd__cpu_poll(r);
+    atomic_store(&sweeping, 1);
+    pthread_t sweeper;
+    CHECK(pthread_create(&sweeper, NULL, sweep_all_along, r) == 0);
+    work w = {.cpu_nanos = 200000, .ratio = 0};
+    for (int round = 0; round < 400; round++) {
+        pthread_t t[4];
+        churn_arg a[4];
+        for (int i = 0; i < 4; i++) {
+            a[i].w = &w;
+            atomic_store(&a[i].tid, 0);
+            CHECK(pthread_create(&t[i], NULL, churn, &a[i]) == 0);
+        }
+        for (int i = 0; i < 4; i++) {
+            pthread_join(t[i], NULL);
+            pid_t tid = atomic_load(&a[i].tid);
+            CHECK_MSG(!pprofd__cpu_has_timer(tid), "round %d: thread %d, joined, holds a timer",
+                      round, (int)tid);
+        }
     }
-    /* Every churned thread has exited: only the threads there at the
-     * start hold timers. */
+    atomic_store(&sweeping, 0);
+    pthread_join(sweeper, NULL);
+    /* Every thread of the rounds has exited, and the sweeper: only the
+     * threads there at the start hold timers. */
+    pprofd__cpu_poll(r);
     CHECK_MSG(pprofd__cpu_timers_live() <= base, "%d timers, %d at the start",
               pprofd__cpu_timers_live(), base);
     pprofd__cpu_window win;
     tally t = collect(r, &win);
     pprofd__cpu_close(r);
-    printf("churn: 400 threads, %lld samples, %d timers at the start\n", (long long)t.samples,
+    pthread_key_delete(churn_key);
+    printf("churn: 1600 threads, %lld samples, %d timers at the start\n", (long long)t.samples,
            base);
     CHECK(t.samples > 0);
     check_no_timers("after thread churn");
@@ -522,11 +591,6 @@ static int wanted(int argc, char **argv, const char *name)
             return 1;
     }
     return 0;
-}
-
-static void *do_nothing(void *arg)
-{
-    return arg;
 }
 
 static void test_threads_held_on_exit(int argc, char **argv)
