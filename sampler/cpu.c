@@ -247,6 +247,7 @@ static int compare_tids(const void *a, const void *b)
 typedef struct tid_list {
     pid_t *tids;
     size_t len, cap;
+    int failed; /* a push was dropped: the list is incomplete */
 } tid_list;
 
 static void tid_push(tid_list *l, pid_t tid)
@@ -254,54 +255,134 @@ static void tid_push(tid_list *l, pid_t tid)
     if (l->len == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 256;
         pid_t *t = realloc(l->tids, cap * sizeof *t);
-        if (!t)
-            return; /* missed now, found by the next poll */
+        if (!t) {
+            l->failed = 1;
+            return;
+        }
         l->tids = t;
         l->cap = cap;
     }
     l->tids[l->len++] = tid;
 }
 
-static void push_registered(const pprofd__thread *t, void *arg)
+static void tid_sort_unique(tid_list *l)
 {
-    tid_push(arg, atomic_load(&t->tid));
+    if (l->len == 0)
+        return;
+    qsort(l->tids, l->len, sizeof l->tids[0], compare_tids);
+    size_t out = 1;
+    for (size_t i = 1; i < l->len; i++)
+        if (l->tids[i] != l->tids[out - 1])
+            l->tids[out++] = l->tids[i];
+    l->len = out;
 }
 
-/* Every thread of the process now: the registry, then /proc/self/task for
- * threads that did not come through our pthread_create. Sorted, unique.
- * Returns -1 when /proc could not be read (the registry alone is used). */
+static int tid_in(const tid_list *l, pid_t tid)
+{
+    return l->len && bsearch(&tid, l->tids, l->len, sizeof l->tids[0], compare_tids);
+}
+
+/* The threads of /proc/self/task, sorted, and which are struck out. */
+typedef struct task_list {
+    pid_t *tids;
+    char *struck;
+    int len;
+} task_list;
+
+static void strike_out(task_list *tasks, pid_t tid)
+{
+    pid_t *found = tasks->len ? bsearch(&tid, tasks->tids, (size_t)tasks->len,
+                                        sizeof tasks->tids[0], compare_tids)
+                              : NULL;
+    if (found)
+        tasks->struck[found - tasks->tids] = 1;
+}
+
+typedef struct registry_walk {
+    tid_list *live;
+    task_list *tasks;
+} registry_walk;
+
+static void walk_registered(const pprofd__thread *t, void *arg)
+{
+    registry_walk *w = arg;
+    pid_t tid = atomic_load(&t->tid);
+    if (tid <= 0)
+        return;
+    if (pprofd__thread_exiting(t, tid))
+        strike_out(w->tasks, tid);
+    else
+        tid_push(w->live, tid);
+}
+
+/* Every thread of the process that should hold a timer now: the registry's
+ * threads that have not begun to exit, and the tids in /proc/self/task
+ * (threads that did not come through our pthread_create) except those of
+ * threads that did and are exiting. Sorted, unique. Returns -1 when the
+ * list may lack live threads (/proc could not be read, or out of memory):
+ * then no timer is to be deleted for want of its thread. O(T log T + R log
+ * T) for T threads and R = PPROFD_RECENT_EXITS.
+ *
+ * Why the exiting are left out: a thread's exit hook deletes its timer, and
+ * nothing in the thread deletes one after that; yet the kernel lists the
+ * thread in /proc/self/task, and its CPU clock takes timers, until it reaps
+ * it (after the thread's key destructors, after pthread_join returned). A
+ * timer armed for it then would outlive it, until a later sweep or the end
+ * of the profile. The registry marks a thread exiting, and remembers it
+ * among the recent exits, before its first exit hook; it unregisters after
+ * the last. With state_lock held (sync_timers), each thread is in one of
+ * three states:
+ *   - its exit hook (on_thread_exit) has run: it ran under state_lock
+ *     before we took it, after the marks, so we see it exiting in its slot
+ *     or, once unregistered, among the recent exits: left out;
+ *   - it has not begun to exit when the walk reads its slot: listed, and
+ *     armed; its exit hook has yet to run, and deletes that timer;
+ *   - it has begun, but its exit hook has not run: whether the walk read
+ *     it exiting or not, the hook waits for state_lock, so it runs after
+ *     this sweep and deletes whatever timer the thread then has.
+ * An exit hook that returned at once because no profile was armed read
+ * per_thread_armed (without the lock) as 0, so before arm() stored 1 and
+ * walked: all sequentially consistent, so that walk sees the marks. */
 static int list_threads(tid_list *l)
 {
-    pprofd__threads_foreach(push_registered, l);
-    int rc = 0, n = 0;
-    pid_t *tasks = NULL;
-    if (pprofd__threads_list_tasks(&tasks, &n) == 0) {
-        for (int i = 0; i < n; i++)
-            tid_push(l, tasks[i]);
-        free(tasks);
+    task_list tasks = {NULL, NULL, 0};
+    int rc = 0;
+    if (pprofd__threads_list_tasks(&tasks.tids, &tasks.len) == 0 &&
+        (tasks.struck = calloc((size_t)tasks.len + 1, 1))) {
+        qsort(tasks.tids, (size_t)tasks.len, sizeof tasks.tids[0], compare_tids);
     } else {
+        /* Threads outside the registry wait for the next sweep. */
+        free(tasks.tids);
+        tasks = (task_list){NULL, NULL, 0};
         rc = -1;
     }
-    if (l->len > 0) {
-        qsort(l->tids, l->len, sizeof l->tids[0], compare_tids);
-        size_t out = 1;
-        for (size_t i = 1; i < l->len; i++)
-            if (l->tids[i] != l->tids[out - 1])
-                l->tids[out++] = l->tids[i];
-        l->len = out;
-    }
+    pprofd__threads_foreach(walk_registered, &(registry_walk){l, &tasks});
+    static pid_t recent[PPROFD_RECENT_EXITS]; /* state_lock */
+    int nrecent = pprofd__threads_recent_exits(recent, PPROFD_RECENT_EXITS);
+    for (int i = 0; i < nrecent; i++)
+        strike_out(&tasks, recent[i]);
+    for (int i = 0; i < tasks.len; i++)
+        if (!tasks.struck[i])
+            tid_push(l, tasks.tids[i]);
+    free(tasks.tids);
+    free(tasks.struck);
+    if (l->failed)
+        rc = -1;
+    tid_sort_unique(l);
     return rc;
 }
 
 /* Bring the timer list in line with the threads that exist: arm the
- * missing, delete those of threads gone. O(T log T). */
+ * missing, delete those of threads gone or exiting. O(T log T). Holds
+ * state_lock: see list_threads for why that and the registry's marks keep
+ * it from arming a timer that outlives its thread. */
 static void sync_timers(void)
 {
     tid_list l = {0};
-    int proc_ok = list_threads(&l) == 0;
-    if (proc_ok) {
+    int complete = list_threads(&l) == 0;
+    if (complete) {
         for (int i = atomic_load(&ntimers) - 1; i >= 0; i--)
-            if (!l.len || !bsearch(&timers[i].tid, l.tids, l.len, sizeof l.tids[0], compare_tids))
+            if (!tid_in(&l, timers[i].tid))
                 delete_timer_at(i);
     }
     int n = atomic_load(&ntimers);
@@ -679,6 +760,14 @@ void pprofd__cpu_close(pprofd__cpu_reader *r)
 int pprofd__cpu_timers_live(void)
 {
     return atomic_load(&ntimers);
+}
+
+int pprofd__cpu_has_timer(pid_t tid)
+{
+    pthread_mutex_lock(&state_lock);
+    int found = find_timer(tid) >= 0;
+    pthread_mutex_unlock(&state_lock);
+    return found;
 }
 
 int pprofd__cpu_readers(void)

@@ -9,7 +9,11 @@
  * registry and /proc/self/task; threads created later get their timer from
  * the pthread_create start hook; an exiting thread's timer is deleted by the
  * exit hook, and any left (threads that never went through our
- * pthread_create) at the next poll or when the last reader leaves. Where
+ * pthread_create) at the next poll or when the last reader leaves. A poll
+ * arms no timer for a thread that has begun to exit through our hooks,
+ * though the kernel lists it for a while yet: nothing would delete that
+ * timer (the thread registry tells which are exiting, within the limits
+ * pprofd__threads_recent_exits states). Where
  * per-thread timers cannot be had, a process-wide setitimer(ITIMER_PROF)
  * is used instead and the reader is told.
  *
@@ -44,6 +48,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct pprofd__cpu_reader pprofd__cpu_reader;
 
@@ -68,8 +73,8 @@ typedef struct pprofd__cpu_window {
 int pprofd__cpu_open(int hz, pprofd__cpu_reader **out, char *why, size_t why_size);
 
 /* Find threads that appeared without going through pthread_create and drop
- * timers of threads that are gone. O(threads); call about once a second
- * while a reader waits. Thread-safe. */
+ * timers of threads that are gone or exiting. O(threads); call about once a
+ * second while a reader waits. Thread-safe. */
 void pprofd__cpu_poll(pprofd__cpu_reader *r);
 
 /* Call fn (unless NULL) for every stack with samples in r's window so far;
@@ -89,5 +94,9 @@ void pprofd__cpu_close(pprofd__cpu_reader *r);
  * For tests and the index page. Thread-safe. */
 int pprofd__cpu_timers_live(void);
 int pprofd__cpu_readers(void);
+
+/* Does the profiler hold a timer for this thread now? For tests.
+ * Thread-safe. */
+int pprofd__cpu_has_timer(pid_t tid);
 
 #endif

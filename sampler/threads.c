@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sampler/threads.h"
@@ -23,6 +24,13 @@
 static pprofd__thread slots[PPROFD_MAX_THREADS];
 static _Atomic int high_water; /* slots[0..high_water) may be in use */
 static _Atomic int live;
+
+/* Recently exited threads (pprofd__threads_recent_exits): a ring written
+ * by each exiting thread, oldest entries overwritten. An entry is the tid in
+ * the low 32 bits and the CLOCK_MONOTONIC_COARSE second of the exit above;
+ * 0 = empty. */
+static _Atomic uint64_t recent_exits[PPROFD_RECENT_EXITS];
+static _Atomic unsigned recent_next;
 
 static pprofd__thread_hook start_hooks[MAX_HOOKS];
 static pprofd__thread_hook exit_hooks[MAX_HOOKS];
@@ -95,6 +103,8 @@ void pprofd__threads_register_self(void)
         if (atomic_compare_exchange_strong(&slots[i].tid, &expected, -1)) {
             slots[i].handle = pthread_self();
             slots[i].flags = my_flags;
+            /* Before the tid: see pprofd__thread_exiting. */
+            atomic_store(&slots[i].exiting, 0);
             atomic_store(&slots[i].tid, tid);
             my_slot = i;
             int hw = atomic_load(&high_water);
@@ -108,6 +118,8 @@ void pprofd__threads_register_self(void)
      * /proc/self/task). */
 }
 
+/* The registered thread's `exiting` stays set in its slot until the slot's
+ * next owner clears it. */
 static void unregister_self(void)
 {
     if (my_slot < 0)
@@ -157,6 +169,33 @@ int pprofd__threads_list_tasks(pid_t **out, int *count)
     return 0;
 }
 
+static uint64_t coarse_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec;
+}
+
+static void remember_exit(pid_t tid)
+{
+    unsigned i = atomic_fetch_add(&recent_next, 1) % PPROFD_RECENT_EXITS;
+    atomic_store(&recent_exits[i], coarse_seconds() << 32 | (uint32_t)tid);
+}
+
+int pprofd__threads_recent_exits(pid_t *out, int max)
+{
+    uint64_t now = coarse_seconds();
+    int n = 0;
+    for (int i = 0; i < PPROFD_RECENT_EXITS && n < max; i++) {
+        uint64_t e = atomic_load(&recent_exits[i]);
+        pid_t tid = (pid_t)(uint32_t)e;
+        /* (An entry written after `now` was read may be a second ahead.) */
+        if (tid > 0 && (e >> 32) + PPROFD_RECENT_EXIT_SECONDS >= now)
+            out[n++] = tid;
+    }
+    return n;
+}
+
 int pprofd__threads_count(void)
 {
     return atomic_load(&live);
@@ -168,10 +207,15 @@ typedef struct start_args {
     int flags; /* PPROFD_THREAD_* the new thread inherits */
 } start_args;
 
+/* Marked exiting, and remembered as exited, before the first hook: a
+ * consumer that looks (after a hook has run) sees one or the other. */
 static void run_exit_hooks(void *unused)
 {
     (void)unused;
     pid_t tid = current_tid();
+    remember_exit(tid);
+    if (my_slot >= 0)
+        atomic_store(&slots[my_slot].exiting, 1);
     int n = atomic_load(&nhooks);
     for (int i = 0; i < n && i < MAX_HOOKS; i++)
         if (exit_hooks[i])

@@ -3,9 +3,16 @@
  *
  * pthread_create is interposed: each new thread runs a trampoline that
  * registers it (tid, pthread handle), runs the start hooks, and on exit (by
- * return or pthread_exit) runs the exit hooks and unregisters. Threads that
- * existed before pprofd was loaded are not in the registry; consumers that
- * need every thread read /proc/self/task as well.
+ * return or pthread_exit) marks itself exiting, runs the exit hooks and
+ * unregisters. Threads that existed before pprofd was loaded are not in the
+ * registry; consumers that need every thread read /proc/self/task as well.
+ *
+ * An exiting thread stays listed in /proc/self/task (and its CPU clock stays
+ * valid) for a while after its exit hooks ran: through TLS and thread-key
+ * destructors, after pthread_join has returned, until the kernel reaps it.
+ * Consumers that read /proc/self/task must not take such a thread for one
+ * that never went through the interposer: they skip tids that
+ * pprofd__thread_exiting or pprofd__threads_recent_exits report.
  *
  * The registry is a fixed array of slots claimed with atomics: registering,
  * unregistering and walking take no lock and never allocate, so walking is
@@ -22,6 +29,7 @@
 #define PPROFD_THREADS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -36,7 +44,26 @@ typedef struct pprofd__thread {
     _Atomic pid_t tid;  /* 0 = free slot; written by the thread itself */
     pthread_t handle;
     int flags;          /* PPROFD_THREAD_*; written by the thread before tid */
+    _Atomic int exiting; /* set by the thread before its exit hooks run; read
+                          * it with pprofd__thread_exiting */
 } pprofd__thread;
+
+/* Has the thread of t, whose tid a walk read as `tid`, begun to exit (its
+ * exit hooks are running or have run)? Also 1 when the slot no longer holds
+ * that tid: the thread has unregistered. Async-signal-safe.
+ *
+ * Ordering: a thread sets `exiting` before it runs any exit hook and
+ * unregisters after the last one, and a slot's next owner clears `exiting`
+ * before it publishes its tid; reading tid, exiting, tid in that order
+ * (all sequentially consistent) cannot pair a tid with a later owner's
+ * flag. A 0 means the thread had not begun to exit (nor run an exit hook)
+ * when `exiting` was read, or that the slot's new owner has the same tid
+ * (the old thread reaped, its tid reused): a live thread either way. */
+static inline int pprofd__thread_exiting(const pprofd__thread *t, pid_t tid)
+{
+    int exiting = atomic_load(&t->exiting);
+    return exiting || atomic_load(&t->tid) != tid;
+}
 
 typedef void (*pprofd__thread_hook)(pid_t tid);
 
@@ -51,6 +78,21 @@ void pprofd__threads_foreach(void (*fn)(const pprofd__thread *t, void *arg), voi
  * /proc/self/task, into a malloc'd array the caller frees. Returns 0, or
  * -EIO (no /proc) or -ENOMEM. Normal context only (it allocates). O(T). */
 int pprofd__threads_list_tasks(pid_t **out, int *count);
+
+/* Threads that went through the interposer and began to exit in the last
+ * PPROFD_RECENT_EXIT_SECONDS (at most the last PPROFD_RECENT_EXITS of them),
+ * registered or not: up to `max` tids into out (unsorted, maybe repeated).
+ * Returns how many. A thread is remembered before its first exit hook runs.
+ * Async-signal-safe; no allocation.
+ *
+ * Limits: a thread still listed in /proc/self/task that many seconds after
+ * its exit hooks, or after PPROFD_RECENT_EXITS other threads began to exit,
+ * is no longer reported; a thread that took over a reported tid (the old one
+ * reaped, the tid reused) is reported until the entry ages out. Registered
+ * threads are never in doubt: pprofd__thread_exiting tells. */
+#define PPROFD_RECENT_EXITS 1024
+#define PPROFD_RECENT_EXIT_SECONDS 2
+int pprofd__threads_recent_exits(pid_t *out, int max);
 
 /* Registered threads now. */
 int pprofd__threads_count(void);

@@ -3,8 +3,10 @@
  * fallback and a host that owns SIGPROF. Workloads run for a fixed amount
  * of CPU time, not wall time, so a loaded machine slows the test but does
  * not thin the samples. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "sampler/cpu.h"
+#include "sampler/threads.h"
 #include "tests/check.h"
 
 /* Atomic: several workers store their results here (TSan builds). */
@@ -101,6 +104,11 @@ static void *burn(void *arg)
     }
     sink = x;
     return NULL;
+}
+
+static void *do_nothing(void *arg)
+{
+    return arg;
 }
 
 static void run_threads(int n, work *w)
@@ -296,28 +304,242 @@ static void test_concurrent_readers(void)
 }
 
 /* Threads created and exiting all through a window: their timers come and
- * go with them, none is left. */
+ * go with them, none is left. A thread sweeps without pause all along (the
+ * server's poll, once a second, made far more frequent), so that sweeps
+ * meet threads at every point of their exit: a timer armed for a thread
+ * past its exit hook (which deleted its timer) is still there when
+ * pthread_join returns, as nothing in the thread deletes it any more. Like
+ * many hosts' threads, these run a thread-key destructor after the exit
+ * hooks, which lengthens that part of their exit. */
+static pthread_key_t churn_key;
+static _Atomic int sweeping;
+
+typedef struct churn_arg {
+    work *w;
+    _Atomic pid_t tid;
+} churn_arg;
+
+static void churn_destructor(void *value)
+{
+    uint64_t x = (uintptr_t)value;
+    SPIN(x, 5000)
+    sink = x;
+}
+
+static void *churn(void *arg)
+{
+    churn_arg *a = arg;
+    atomic_store(&a->tid, gettid());
+    CHECK(pthread_setspecific(churn_key, (void *)1) == 0);
+    return burn(a->w);
+}
+
+static void *sweep_all_along(void *arg)
+{
+    /* Yielding between sweeps lets the hooks waiting for the profiler's
+     * lock have it now and then. */
+    while (atomic_load(&sweeping)) {
+        pprofd__cpu_poll(arg);
+        sched_yield();
+    }
+    return NULL;
+}
+
 static void test_thread_churn(void)
 {
+    CHECK(pthread_key_create(&churn_key, churn_destructor) == 0);
+    /* A runtime's threads started at the first pthread_create (TSan's
+     * background thread) are to be counted at the start, not later. */
+    pthread_t first;
+    CHECK(pthread_create(&first, NULL, do_nothing, NULL) == 0);
+    pthread_join(first, NULL);
     pprofd__cpu_reader *r = open_reader(250);
     int base = pprofd__cpu_timers_live();
-    work w = {.cpu_nanos = 2000000, .ratio = 0};
-    for (int round = 0; round < 100; round++) {
-        run_threads(4, &w);
-        if (round % 25 == 0)
-            pprofd__cpu_poll(r);
+    atomic_store(&sweeping, 1);
+    pthread_t sweeper;
+    CHECK(pthread_create(&sweeper, NULL, sweep_all_along, r) == 0);
+    work w = {.cpu_nanos = 200000, .ratio = 0};
+    for (int round = 0; round < 400; round++) {
+        pthread_t t[4];
+        churn_arg a[4];
+        for (int i = 0; i < 4; i++) {
+            a[i].w = &w;
+            atomic_store(&a[i].tid, 0);
+            CHECK(pthread_create(&t[i], NULL, churn, &a[i]) == 0);
+        }
+        for (int i = 0; i < 4; i++) {
+            pthread_join(t[i], NULL);
+            pid_t tid = atomic_load(&a[i].tid);
+            CHECK_MSG(!pprofd__cpu_has_timer(tid), "round %d: thread %d, joined, holds a timer",
+                      round, (int)tid);
+        }
     }
-    /* Every churned thread has exited: only the threads there at the
-     * start hold timers. */
+    atomic_store(&sweeping, 0);
+    pthread_join(sweeper, NULL);
+    /* Every thread of the rounds has exited, and the sweeper: only the
+     * threads there at the start hold timers. */
+    pprofd__cpu_poll(r);
     CHECK_MSG(pprofd__cpu_timers_live() <= base, "%d timers, %d at the start",
               pprofd__cpu_timers_live(), base);
     pprofd__cpu_window win;
     tally t = collect(r, &win);
     pprofd__cpu_close(r);
-    printf("churn: 400 threads, %lld samples, %d timers at the start\n", (long long)t.samples,
+    pthread_key_delete(churn_key);
+    printf("churn: 1600 threads, %lld samples, %d timers at the start\n", (long long)t.samples,
            base);
     CHECK(t.samples > 0);
     check_no_timers("after thread churn");
+}
+
+/* ---- a thread held on its way out ---- */
+
+/* Where a thread is held: in an exit hook of its own, after the CPU
+ * profiler's (its timer deleted, still registered, marked exiting); or in a
+ * thread-key destructor, which runs after every exit hook (unregistered).
+ * Either way the kernel still lists it in /proc/self/task. */
+typedef enum { HOLD_IN_EXIT_HOOK, HOLD_IN_KEY_DESTRUCTOR } hold_where;
+
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cond = PTHREAD_COND_INITIALIZER;
+static int hold_state; /* 0 running, 1 held, 2 let go; hold_lock */
+static pid_t held_tid; /* hold_lock */
+static _Atomic pid_t hold_in_hook; /* the thread the exit hook holds */
+static pthread_key_t hold_key;
+
+static void hold_here(void)
+{
+    pthread_mutex_lock(&hold_lock);
+    hold_state = 1;
+    pthread_cond_broadcast(&hold_cond);
+    while (hold_state != 2)
+        pthread_cond_wait(&hold_cond, &hold_lock);
+    pthread_mutex_unlock(&hold_lock);
+}
+
+static void hold_exit_hook(pid_t tid)
+{
+    if (tid == atomic_load(&hold_in_hook))
+        hold_here();
+}
+
+static void hold_key_destructor(void *value)
+{
+    (void)value;
+    hold_here();
+}
+
+static void *held_thread(void *arg)
+{
+    hold_where where = (hold_where)(intptr_t)arg;
+    pid_t tid = gettid();
+    pthread_mutex_lock(&hold_lock);
+    held_tid = tid;
+    pthread_mutex_unlock(&hold_lock);
+    if (where == HOLD_IN_EXIT_HOOK)
+        atomic_store(&hold_in_hook, tid);
+    else
+        CHECK(pthread_setspecific(hold_key, (void *)1) == 0);
+    return NULL;
+}
+
+/* Start a thread and wait until it is held on its way out; its tid. */
+static pid_t hold_thread(hold_where where, pthread_t *t)
+{
+    pthread_mutex_lock(&hold_lock);
+    hold_state = 0;
+    pthread_mutex_unlock(&hold_lock);
+    CHECK(pthread_create(t, NULL, held_thread, (void *)(intptr_t)where) == 0);
+    pthread_mutex_lock(&hold_lock);
+    while (hold_state != 1)
+        pthread_cond_wait(&hold_cond, &hold_lock);
+    pid_t tid = held_tid;
+    pthread_mutex_unlock(&hold_lock);
+    return tid;
+}
+
+static void let_go(pthread_t t)
+{
+    pthread_mutex_lock(&hold_lock);
+    hold_state = 2;
+    pthread_cond_broadcast(&hold_cond);
+    pthread_mutex_unlock(&hold_lock);
+    pthread_join(t, NULL);
+    atomic_store(&hold_in_hook, 0);
+}
+
+/* A thread past the profiler's exit hook (which deleted its timer) but
+ * still listed in /proc/self/task: a sweep, by poll or by the start of a
+ * profile, must not arm a timer for it: nothing would delete that timer
+ * until a later sweep. Deterministic: the thread is held there while the
+ * sweep runs. */
+static void test_exiting_thread_not_rearmed(hold_where where, int start_while_held)
+{
+    const char *name = where == HOLD_IN_EXIT_HOOK ? "in an exit hook" : "in a key destructor";
+    pprofd__cpu_reader *r = start_while_held ? NULL : open_reader(250);
+    pthread_t t;
+    pid_t tid = hold_thread(where, &t);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d", (int)tid);
+    CHECK_MSG(access(path, F_OK) == 0, "%s: thread %d is not listed", name, (int)tid);
+    if (r) {
+        CHECK_MSG(!pprofd__cpu_has_timer(tid), "%s: the exit hook left a timer", name);
+        pprofd__cpu_poll(r);
+    } else {
+        r = open_reader(250);
+    }
+    CHECK_MSG(!pprofd__cpu_has_timer(tid), "%s, %s: a timer was armed for thread %d", name,
+              start_while_held ? "profile started" : "poll", (int)tid);
+    let_go(t);
+    /* Joined, perhaps still listed: the same. */
+    pprofd__cpu_poll(r);
+    CHECK_MSG(!pprofd__cpu_has_timer(tid), "%s, joined: a timer was armed for thread %d", name,
+              (int)tid);
+    pprofd__cpu_close(r);
+    check_no_timers("after a thread held on its way out");
+}
+
+/* A thread that did not come through our pthread_create (made by libc's
+ * directly) still gets a timer from the sweep: leaving out the exiting
+ * does not leave out threads we know only from /proc. */
+typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+
+static void *foreign_thread(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&hold_lock);
+    held_tid = gettid();
+    hold_state = 1;
+    pthread_cond_broadcast(&hold_cond);
+    while (hold_state != 2)
+        pthread_cond_wait(&hold_cond, &hold_lock);
+    pthread_mutex_unlock(&hold_lock);
+    return NULL;
+}
+
+static void test_foreign_thread_timed(void)
+{
+    create_fn real = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
+    CHECK(real != NULL);
+    pprofd__cpu_reader *r = open_reader(250);
+    long created = pprofd__threadcreate_total();
+    pthread_mutex_lock(&hold_lock);
+    hold_state = 0;
+    pthread_mutex_unlock(&hold_lock);
+    pthread_t t;
+    CHECK(real(&t, NULL, foreign_thread, NULL) == 0);
+    pthread_mutex_lock(&hold_lock);
+    while (hold_state != 1)
+        pthread_cond_wait(&hold_cond, &hold_lock);
+    pid_t tid = held_tid;
+    pthread_mutex_unlock(&hold_lock);
+    CHECK(pprofd__threadcreate_total() == created); /* not ours */
+    pprofd__cpu_poll(r);
+    CHECK_MSG(pprofd__cpu_has_timer(tid), "thread %d from libc's pthread_create has no timer",
+              (int)tid);
+    let_go(t);
+    pprofd__cpu_close(r);
+    check_no_timers("after a foreign thread");
+    printf("foreign thread: timed by the sweep\n");
 }
 
 static void test_setitimer_fallback(void)
@@ -356,19 +578,68 @@ static void test_host_owns_sigprof(void)
     check_no_timers("after refusing");
 }
 
-int main(void)
+/* With arguments, only the cases named (e.g. test-cpu churn held): for
+ * running one many times. A name stands for the cases it begins ("held"
+ * for every held-*), and a group for its cases. */
+static int wanted(int argc, char **argv, const char *name)
+{
+    if (argc < 2)
+        return 1;
+    for (int i = 1; i < argc; i++) {
+        size_t a = strlen(argv[i]), b = strlen(name);
+        if (strncmp(name, argv[i], a < b ? a : b) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void test_threads_held_on_exit(int argc, char **argv)
+{
+    CHECK(pthread_key_create(&hold_key, hold_key_destructor) == 0);
+    CHECK(pprofd__threads_add_hooks(NULL, hold_exit_hook) == 0);
+    /* Exit hooks run only in threads made by our pthread_create. */
+    long created = pprofd__threadcreate_total();
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, do_nothing, NULL) == 0);
+    pthread_join(t, NULL);
+    int hooks = pprofd__threadcreate_total() > created;
+    int n = 0;
+    if (wanted(argc, argv, "held-key-poll") && ++n)
+        test_exiting_thread_not_rearmed(HOLD_IN_KEY_DESTRUCTOR, 0);
+    if (hooks && wanted(argc, argv, "held-hook-poll") && ++n)
+        test_exiting_thread_not_rearmed(HOLD_IN_EXIT_HOOK, 0);
+    if (wanted(argc, argv, "held-key-start") && ++n)
+        test_exiting_thread_not_rearmed(HOLD_IN_KEY_DESTRUCTOR, 1);
+    if (hooks && wanted(argc, argv, "held-hook-start") && ++n)
+        test_exiting_thread_not_rearmed(HOLD_IN_EXIT_HOOK, 1);
+    printf("held on exit: no timer re-armed in %d cases%s\n", n,
+           hooks ? "" : " (pthread_create not interposed: no exit hooks)");
+}
+
+int main(int argc, char **argv)
 {
     char why[256];
     pprofd__cpu_reader *r = NULL;
     CHECK(pprofd__cpu_open(0, &r, why, sizeof why) == -EINVAL);
     CHECK(pprofd__cpu_open(1001, &r, why, sizeof why) == -EINVAL);
-    test_threads_running_before();
-    test_totals();
-    test_attribution();
-    test_concurrent_readers();
-    test_thread_churn();
-    test_setitimer_fallback();
-    test_host_owns_sigprof();
+    if (wanted(argc, argv, "before"))
+        test_threads_running_before();
+    if (wanted(argc, argv, "totals"))
+        test_totals();
+    if (wanted(argc, argv, "attribution"))
+        test_attribution();
+    if (wanted(argc, argv, "concurrent"))
+        test_concurrent_readers();
+    if (wanted(argc, argv, "churn"))
+        test_thread_churn();
+    if (wanted(argc, argv, "held"))
+        test_threads_held_on_exit(argc, argv);
+    if (wanted(argc, argv, "foreign"))
+        test_foreign_thread_timed();
+    if (wanted(argc, argv, "setitimer"))
+        test_setitimer_fallback();
+    if (wanted(argc, argv, "host"))
+        test_host_owns_sigprof();
     printf("test-cpu: ok\n");
     return 0;
 }
