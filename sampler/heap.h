@@ -56,6 +56,13 @@ enum {
 };
 #define PPROFD_HEAP_WEIGHT_ONE ((int64_t)1 << 16)
 
+/* A weight (or a difference of weights) as a whole number of objects,
+ * rounded to the nearest. */
+static inline int64_t pprofd__heap_objects(int64_t weight)
+{
+    return (weight + (weight < 0 ? -1 : 1) * PPROFD_HEAP_WEIGHT_ONE / 2) / PPROFD_HEAP_WEIGHT_ONE;
+}
+
 typedef struct pprofd__heap_tls {
     int64_t countdown;  /* bytes left before the next sample */
     uint64_t rng;       /* xorshift state; 0 until the thread's first slow path */

@@ -28,17 +28,12 @@
  * thread.
  */
 
-static int64_t objects_of(int64_t weight)
-{
-    return (weight + (weight < 0 ? -1 : 1) * PPROFD_HEAP_WEIGHT_ONE / 2) / PPROFD_HEAP_WEIGHT_ONE;
-}
-
 /* alloc_objects, alloc_space, inuse_objects, inuse_space of one record. */
 static void heap_values(const int64_t c[PPROFD_HEAP_COUNTERS], int64_t v[4])
 {
-    v[0] = objects_of(c[PPROFD_HEAP_ALLOCS]);
+    v[0] = pprofd__heap_objects(c[PPROFD_HEAP_ALLOCS]);
     v[1] = c[PPROFD_HEAP_ALLOC_BYTES];
-    v[2] = objects_of(c[PPROFD_HEAP_ALLOCS] - c[PPROFD_HEAP_FREES]);
+    v[2] = pprofd__heap_objects(c[PPROFD_HEAP_ALLOCS] - c[PPROFD_HEAP_FREES]);
     v[3] = c[PPROFD_HEAP_ALLOC_BYTES] - c[PPROFD_HEAP_FREE_BYTES];
 }
 
@@ -142,7 +137,7 @@ static int add_lost(pprofd__profile *p, const pprofd__heap_stats *st, int delta)
              (unsigned long long)st->dropped, (long long)st->dropped_bytes,
              delta ? "during this interval" : "since the start", st->cap);
     pprofd__profile_add_comment(p, comment);
-    int64_t v[4] = {objects_of(st->dropped_weight), st->dropped_bytes, 0, 0};
+    int64_t v[4] = {pprofd__heap_objects(st->dropped_weight), st->dropped_bytes, 0, 0};
     return pprofd__profile_add_sample(p, "[lost]", NULL, 0, v, NULL, 0);
 }
 

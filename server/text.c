@@ -82,7 +82,7 @@ static int64_t inuse_bytes(const pprofd__heap_record *r)
 
 static long long objects(int64_t weight)
 {
-    return (long long)((weight + PPROFD_HEAP_WEIGHT_ONE / 2) / PPROFD_HEAP_WEIGHT_ONE);
+    return (long long)pprofd__heap_objects(weight);
 }
 
 static int by_inuse_bytes(const void *a, const void *b)
