@@ -23,6 +23,7 @@
 #include "sampler/heap.h"
 #include "sampler/stacktab.h"
 #include "tests/check.h"
+#include "tests/heap_totals.h"
 
 #define THREADS 8
 #define WINDOW 32
@@ -147,31 +148,10 @@ typedef struct books {
     int64_t allocs, inuse;
 } books;
 
-static void add_books(pprofd__stack *st, void *arg)
-{
-    books *b = arg;
-    int64_t a = atomic_load(&st->counters[PPROFD_HEAP_SAMPLES]);
-    b->allocs += a;
-    b->inuse += a - atomic_load(&st->counters[PPROFD_HEAP_FREED]);
-}
-
 static books read_books(void)
 {
-    books b = {0, 0};
-    pprofd__stacktab_foreach(pprofd__heap_stacks(), add_books, &b);
-    return b;
-}
-
-/* The server's part: walk the table over and over while it changes. */
-static void *reader(void *arg)
-{
-    (void)arg;
-    while (atomic_load(&running)) {
-        read_books();
-        pprofd__heap_stats st;
-        pprofd__heap_get_stats(&st);
-    }
-    return NULL;
+    heap_totals t = read_heap_totals();
+    return (books){t.c[PPROFD_HEAP_SAMPLES], t.c[PPROFD_HEAP_SAMPLES] - t.c[PPROFD_HEAP_FREED]};
 }
 
 static void run(long rate, long ops)
@@ -182,7 +162,7 @@ static void run(long rate, long ops)
     books before = read_books();
     atomic_store(&running, 1);
     pthread_t r, t[THREADS];
-    CHECK(pthread_create(&r, NULL, reader, NULL) == 0);
+    CHECK(pthread_create(&r, NULL, heap_reader, &running) == 0);
     for (long i = 0; i < THREADS; i++)
         CHECK(pthread_create(&t[i], NULL, worker, (void *)(i + 1)) == 0);
     for (int i = 0; i < THREADS; i++)

@@ -15,6 +15,7 @@
 #include "sampler/heap.h"
 #include "sampler/stacktab.h"
 #include "tests/check.h"
+#include "tests/heap_totals.h"
 
 #define THREADS 8
 #define OPS 40000
@@ -28,34 +29,12 @@ typedef struct books {
     int64_t allocs, inuse, inuse_weight, inuse_bytes;
 } books;
 
-static void add_books(pprofd__stack *st, void *arg)
-{
-    books *b = arg;
-    int64_t a = atomic_load(&st->counters[PPROFD_HEAP_SAMPLES]);
-    b->allocs += a;
-    b->inuse += a - atomic_load(&st->counters[PPROFD_HEAP_FREED]);
-    b->inuse_weight += atomic_load(&st->counters[PPROFD_HEAP_ALLOCS]) -
-                       atomic_load(&st->counters[PPROFD_HEAP_FREES]);
-    b->inuse_bytes += atomic_load(&st->counters[PPROFD_HEAP_ALLOC_BYTES]) -
-                      atomic_load(&st->counters[PPROFD_HEAP_FREE_BYTES]);
-}
-
 static books read_books(void)
 {
-    books b = {0, 0, 0, 0};
-    pprofd__stacktab_foreach(pprofd__heap_stacks(), add_books, &b);
-    return b;
-}
-
-static void *reader(void *arg)
-{
-    (void)arg;
-    while (atomic_load(&running)) {
-        read_books();
-        pprofd__heap_stats st;
-        pprofd__heap_get_stats(&st);
-    }
-    return NULL;
+    heap_totals t = read_heap_totals();
+    return (books){t.c[PPROFD_HEAP_SAMPLES], t.c[PPROFD_HEAP_SAMPLES] - t.c[PPROFD_HEAP_FREED],
+                   t.c[PPROFD_HEAP_ALLOCS] - t.c[PPROFD_HEAP_FREES],
+                   t.c[PPROFD_HEAP_ALLOC_BYTES] - t.c[PPROFD_HEAP_FREE_BYTES]};
 }
 
 /* Distinct call sites, so there are several stacks per size. */
@@ -157,7 +136,7 @@ static void run(void)
     }
     atomic_store(&running, 1);
     pthread_t r;
-    CHECK(pthread_create(&r, NULL, reader, NULL) == 0);
+    CHECK(pthread_create(&r, NULL, heap_reader, &running) == 0);
     pthread_barrier_wait(&start_phase);
     pthread_barrier_wait(&end_phase);
     atomic_store(&running, 0);

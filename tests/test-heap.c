@@ -11,29 +11,12 @@
 #include "sampler/heap.h"
 #include "sampler/stacktab.h"
 #include "tests/check.h"
-
-typedef struct totals {
-    int64_t c[PPROFD_HEAP_COUNTERS];
-} totals;
-
-static void add_stack(pprofd__stack *st, void *arg)
-{
-    totals *t = arg;
-    for (int i = 0; i < PPROFD_HEAP_COUNTERS; i++)
-        t->c[i] += atomic_load(&st->counters[i]);
-}
-
-static totals read_totals(void)
-{
-    totals t = {{0}};
-    pprofd__stacktab_foreach(pprofd__heap_stacks(), add_stack, &t);
-    return t;
-}
+#include "tests/heap_totals.h"
 
 /* What happened since `before`. */
-static totals since(totals before)
+static heap_totals since(heap_totals before)
 {
-    totals t = read_totals();
+    heap_totals t = read_heap_totals();
     for (int i = 0; i < PPROFD_HEAP_COUNTERS; i++)
         t.c[i] -= before.c[i];
     return t;
@@ -68,9 +51,9 @@ int main(void)
     /* Rate 1: every allocation is recorded with weight one, every free
      * accounted. */
     pprofd__heap_set_rate(1);
-    totals t0 = read_totals();
+    heap_totals t0 = read_heap_totals();
     allocate_exactly(1000, 1237);
-    totals t = since(t0);
+    heap_totals t = since(t0);
     CHECK_MSG(t.c[PPROFD_HEAP_SAMPLES] == 1000, "samples %lld", (long long)t.c[PPROFD_HEAP_SAMPLES]);
     CHECK(t.c[PPROFD_HEAP_ALLOCS] == 1000 * PPROFD_HEAP_WEIGHT_ONE);
     CHECK(t.c[PPROFD_HEAP_ALLOC_BYTES] == 1000 * 1237);
@@ -101,7 +84,7 @@ int main(void)
      * probability 1 - exp(-1000/4096) each, about 4333 samples (sd ~58);
      * their weights must add up to within 10% of the truth (over 7 sd). */
     pprofd__heap_set_rate(4096);
-    t0 = read_totals();
+    t0 = read_heap_totals();
     allocate_exactly(20000, 1000);
     t = since(t0);
     double objs = estimate(t.c[PPROFD_HEAP_ALLOCS]);
@@ -119,7 +102,7 @@ int main(void)
      * stack from its average sampled size (one bucket per stack, Go's way)
      * would be off by a factor of about 2 in objects; weighing each sample
      * by its own size is not. */
-    t0 = read_totals();
+    t0 = read_heap_totals();
     allocate_mixed(30000);
     t = since(t0);
     double true_bytes = 10000.0 * (double)(mix[0] + mix[1] + mix[2]);
