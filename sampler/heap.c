@@ -60,7 +60,6 @@ typedef pprofd__heap_object slot; /* ptr == 0: empty */
 /* One cache line: the lock, and where the table is. */
 typedef struct shard {
     _Atomic int lock;     /* see shard_lock */
-    uint32_t pad;
     slot *slots;          /* 2^bits of them, mmap'd; NULL until the first insert */
     uint32_t bits;        /* under lock */
     uint32_t live;        /* under lock; read relaxed for stats */
@@ -138,6 +137,13 @@ size_t pprofd__heap_memory_cap(void)
             c = expected;
     }
     return c;
+}
+
+/* Everything the sampler holds, as charged to the cap. */
+static size_t memory_held(void)
+{
+    return FIXED_BYTES + atomic_load_explicit(&live_memory, memory_order_relaxed) +
+           atomic_load_explicit(&heap_stacks.arena_used, memory_order_relaxed);
 }
 
 /* What the stack arena may still take: the cap less everything else. */
@@ -283,7 +289,7 @@ PPROFD_HEAP_HOOK __attribute__((noinline)) void *pprofd__heap_sample_slow(void *
         t->countdown = draw_distance(t, r);
     }
     if (p)
-        pprofd__heap_record_alloc(p, size, 0);
+        pprofd__heap_record_alloc(p, size);
     return p;
 }
 
@@ -322,8 +328,7 @@ static bool make_room(shard *s)
     while (((size_t)1 << bits) < SHARD_MIN_SLOTS)
         bits++;
     size_t bytes = ((size_t)1 << bits) * sizeof(slot);
-    size_t held = FIXED_BYTES + atomic_load_explicit(&live_memory, memory_order_relaxed) +
-                  atomic_load_explicit(&heap_stacks.arena_used, memory_order_relaxed);
+    size_t held = memory_held();
     slot *grown = MAP_FAILED;
     if (held + bytes <= pprofd__heap_memory_cap())
         grown = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -563,8 +568,7 @@ PPROFD_HEAP_HOOK static int host_stack(pprofd__heap_tls *t, uintptr_t *pcs, int 
 
 /* Not async-signal-safe (the unwinder, a shard lock). Costs one walk of
  * the host's stack, one stack-table probe, the weight and one shard lock. */
-PPROFD_HEAP_HOOK __attribute__((noinline)) void pprofd__heap_record_alloc(void *p, size_t size,
-                                                                          int skip)
+PPROFD_HEAP_HOOK __attribute__((noinline)) void pprofd__heap_record_alloc(void *p, size_t size)
 {
     pprofd__heap_tls *t = &pprofd__heap_tls_state;
     if (t->guard)
@@ -576,13 +580,8 @@ PPROFD_HEAP_HOOK __attribute__((noinline)) void pprofd__heap_record_alloc(void *
     uintptr_t pcs[PPROFD_MAX_DEPTH + 8];
     int n = host_stack(t, pcs, PPROFD_MAX_DEPTH + 8);
     prefetch_slot((uintptr_t)p);
-    int first = skip;
-    int depth = n - first;
-    if (depth < 0)
-        depth = 0;
-    if (depth > PPROFD_MAX_DEPTH)
-        depth = PPROFD_MAX_DEPTH;
-    pprofd__stack *st = pprofd__stacktab_intern(&heap_stacks, pcs + first, depth);
+    int depth = n < PPROFD_MAX_DEPTH ? n : PPROFD_MAX_DEPTH;
+    pprofd__stack *st = pprofd__stacktab_intern(&heap_stacks, pcs, depth);
     pprofd__heap_object obj = {.ptr = (uintptr_t)p, .stack = st};
     pprofd__heap_weigh(size, pprofd__heap_rate(), &obj.weight, &obj.bytes);
     if (st && live_insert(&obj)) {
@@ -645,7 +644,7 @@ void pprofd__heap_get_stats(pprofd__heap_stats *out)
     out->cap = pprofd__heap_memory_cap();
     if (atomic_load(&init_state) != 2)
         return;
-    out->memory = FIXED_BYTES + atomic_load(&live_memory) + atomic_load(&heap_stacks.arena_used);
+    out->memory = memory_held();
     for (int i = 0; i < SHARDS; i++)
         out->live_objects += __atomic_load_n(&shards[i].live, __ATOMIC_RELAXED);
 }

@@ -141,9 +141,9 @@ typedef struct pprofd__heap_object {
  * size/p bytes, p = 1 - exp(-size/rate). Exact (1, size) at rate <= 1. */
 void pprofd__heap_weigh(size_t size, long rate, int64_t *weight, int64_t *bytes);
 
-/* Record a sampled allocation of `size` bytes at p. The stack starts above
- * the frames in PPROFD_HEAP_HOOK functions, then skips `skip` more. */
-void pprofd__heap_record_alloc(void *p, size_t size, int skip);
+/* Record a sampled allocation of `size` bytes at p. The stack starts at
+ * the first frame outside PPROFD_HEAP_HOOK functions. */
+void pprofd__heap_record_alloc(void *p, size_t size);
 
 /* Remove p from the live table if it is there; account it as freed. */
 void pprofd__heap_record_free(void *p);

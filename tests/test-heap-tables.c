@@ -40,15 +40,15 @@ static books read_books(void)
 /* Distinct call sites, so there are several stacks per size. */
 __attribute__((noinline)) static void site_a(uintptr_t p, size_t n)
 {
-    pprofd__heap_record_alloc((void *)p, n, 0);
+    pprofd__heap_record_alloc((void *)p, n);
 }
 __attribute__((noinline)) static void site_b(uintptr_t p, size_t n)
 {
-    pprofd__heap_record_alloc((void *)p, n, 0);
+    pprofd__heap_record_alloc((void *)p, n);
 }
 __attribute__((noinline)) static void site_c(uintptr_t p, size_t n)
 {
-    pprofd__heap_record_alloc((void *)p, n, 0);
+    pprofd__heap_record_alloc((void *)p, n);
 }
 
 static void work(void *arg)
