@@ -308,23 +308,6 @@ static void rule_store(uintptr_t pc, unsigned kind, uintptr_t offset, uintptr_t 
                           memory_order_relaxed);
 }
 
-/* Async-signal-safe. What libunwind found for the frame at pc (its sp and
- * fp) and its caller (caller_sp, caller_fp), as a rule if it is one. For
- * the CPU profiler's first two frames. */
-static void learn_rule(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t caller_sp,
-                       uintptr_t caller_fp, int fp_untouched)
-{
-#if defined(__x86_64__)
-    if (caller_sp == fp + 16 && fp >= sp)
-        rule_store(pc, RULE_FP, 0, 0);
-    else if (fp_untouched && caller_fp == fp && caller_sp > sp &&
-             caller_sp - sp <= MAX_RULE_OFFSET && (caller_sp - sp) % 8 == 0)
-        rule_store(pc, RULE_UNTOUCHED, caller_sp - sp, 0);
-#else
-    (void)pc, (void)sp, (void)fp, (void)caller_sp, (void)caller_fp, (void)fp_untouched;
-#endif
-}
-
 /* Async-signal-safe: one frame up by rule r, loads within [sp, hi).
  * Returns 0 when r ends the stack or the frame fails a check. */
 __attribute__((no_sanitize("address", "thread"))) static int
@@ -461,6 +444,41 @@ static uintptr_t fp_location(unw_cursor_t *c)
 }
 #endif
 
+/* Async-signal-safe. Record what libunwind found for the frame at pc (its
+ * sp and fp) and its caller (caller_sp, caller_fp) as a rule, or as unruly
+ * when none fits. fp_untouched: libunwind says the frame left fp as it
+ * found it; fp_saved_at: where it says the caller's fp was saved (an
+ * address, or a small tag when not in memory). Both learners, the heap's
+ * walk and the CPU profiler's first two frames, write the one table
+ * through here. */
+static void learn_rule(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t caller_sp,
+                       uintptr_t caller_fp, int fp_untouched, uintptr_t fp_saved_at)
+{
+#if !defined(__x86_64__)
+    /* The rules are x86-64's frame layout: learn none elsewhere. */
+    (void)pc, (void)sp, (void)fp, (void)caller_sp, (void)caller_fp, (void)fp_untouched;
+    (void)fp_saved_at;
+    return;
+#endif
+    uintptr_t size = caller_sp - sp;
+    unsigned kind = RULE_UNRULY;
+    uintptr_t saved = 0;
+    if (caller_sp <= sp || size % 8 != 0)
+        kind = RULE_UNRULY;
+    else if (caller_sp == fp + 16 && fp >= sp && fp_saved_at == fp)
+        kind = RULE_FP;
+    else if (fp >= sp && fp < caller_sp)
+        kind = RULE_UNRULY; /* fp points into the frame, not as a frame pointer */
+    else if (size > MAX_RULE_OFFSET)
+        kind = RULE_UNRULY;
+    else if (fp_untouched && caller_fp == fp)
+        kind = RULE_UNTOUCHED;
+    else if (fp_saved_at >= sp && fp_saved_at < caller_sp && fp_saved_at % 8 == 0 &&
+             caller_sp - fp_saved_at <= MAX_RULE_SAVED)
+        kind = RULE_SAVED, saved = caller_sp - fp_saved_at;
+    rule_store(pc, kind, kind == RULE_FP ? 0 : size, saved);
+}
+
 uintptr_t pprofd__unwind_learn(void)
 {
     uintptr_t hi = 0;
@@ -488,22 +506,10 @@ uintptr_t pprofd__unwind_learn(void)
             break;
         }
         uintptr_t cloc = fp_location(&c);
-        uintptr_t size = csp - sp;
-        unsigned kind = RULE_UNRULY;
-        uintptr_t saved = 0;
-        if (signal_frame || csp <= sp || size % 8 != 0)
-            kind = RULE_UNRULY;
-        else if (csp == fp + 16 && fp >= sp && cloc == fp)
-            kind = RULE_FP;
-        else if (fp >= sp && fp < csp)
-            kind = RULE_UNRULY; /* fp points into the frame, not as a frame pointer */
-        else if (size > MAX_RULE_OFFSET)
-            kind = RULE_UNRULY;
-        else if (cloc == loc && cfp == fp)
-            kind = RULE_UNTOUCHED;
-        else if (cloc >= sp && cloc < csp && cloc % 8 == 0 && csp - cloc <= MAX_RULE_SAVED)
-            kind = RULE_SAVED, saved = csp - cloc;
-        rule_store(ip, kind, kind == RULE_FP ? 0 : size, saved);
+        if (signal_frame)
+            rule_store(ip, RULE_UNRULY, 0, 0);
+        else
+            learn_rule(ip, sp, fp, csp, cfp, cloc == loc, cloc);
         if (csp > hi)
             hi = csp;
         ip = cip, sp = csp, fp = cfp, loc = cloc;
@@ -549,7 +555,8 @@ int pprofd__unwind_signal_mixed(const void *ucontext, uintptr_t stack_lo, uintpt
         int untouched = unw_get_save_loc(&cursor, UNW_FRAME_POINTER, &loc) == 0 &&
                         loc.type == UNW_SLT_MEMORY && loc.u.addr >= (unw_word_t)&context &&
                         loc.u.addr < (unw_word_t)(&context + 1);
-        learn_rule(pc, sp, fp, (uintptr_t)caller_sp, (uintptr_t)caller_fp, untouched);
+        uintptr_t caller_loc = fp_location(&cursor);
+        learn_rule(pc, sp, fp, (uintptr_t)caller_sp, (uintptr_t)caller_fp, untouched, caller_loc);
         int n = walk_frame_pointers((uintptr_t)caller_fp, (uintptr_t)caller_sp, stack_hi, pcs,
                                     2, max);
         if (n <= 2)
@@ -563,9 +570,11 @@ int pprofd__unwind_signal_mixed(const void *ucontext, uintptr_t stack_lo, uintpt
             next_ip == 0)
             return n;
         if (unw_get_reg(&cursor, UNW_REG_SP, &next_sp) == 0 &&
-            unw_get_reg(&cursor, UNW_FRAME_POINTER, &next_fp) == 0)
+            unw_get_reg(&cursor, UNW_FRAME_POINTER, &next_fp) == 0) {
+            uintptr_t next_loc = fp_location(&cursor);
             learn_rule((uintptr_t)ip, (uintptr_t)caller_sp, (uintptr_t)caller_fp,
-                       (uintptr_t)next_sp, (uintptr_t)next_fp, 0);
+                       (uintptr_t)next_sp, (uintptr_t)next_fp, next_loc == caller_loc, next_loc);
+        }
         if ((uintptr_t)next_ip - 1 == pcs[2])
             return n;
         pcs[2] = (uintptr_t)next_ip - 1;
