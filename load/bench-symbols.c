@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "pprofd.h"
-#include "server/symbols.h"
+#include "server/symbolize/symbols.h"
 
 static volatile int stop;
 static volatile unsigned long long sink;

@@ -19,7 +19,7 @@ table_column() {
 
 # Settings: environment variables.
 documented=$(table_column environment 1)
-read_by_code=$(grep -ho '"PPROFD_[A-Z_]*"' "$SRC"/sampler/*.c "$SRC"/server/*.c | tr -d '"' | sort -u)
+read_by_code=$(grep -rho --include='*.c' '"PPROFD_[A-Z_]*"' "$SRC"/sampler "$SRC"/server | tr -d '"' | sort -u)
 [ "$documented" = "$read_by_code" ] || fail "README settings table and the variables the code reads differ:
 $(diff <(echo "$documented") <(echo "$read_by_code"))"
 pass "settings table: every environment variable ($(echo $read_by_code))"
@@ -37,10 +37,11 @@ pass "settings table: every pprofd_options field ($(echo $fields))"
 
 # Endpoints: the names in the table's first column against the routing table.
 documented=$(table_column path 1 | sed -n 's|^/debug/pprof/||; s|?.*||; /./p' | sort -u)
-routed=$(sed -n '/^const pprofd__endpoint pprofd__endpoints\[\] = {/,/^};/p' "$SRC/server/handlers.c" |
-    grep -o '^    {"[a-z]*"' | grep -o '[a-z]*' | sort -u)
-[ -n "$routed" ] || fail "no endpoints found in server/handlers.c"
-[ "$documented" = "$routed" ] || fail "README endpoint table and server/handlers.c differ:
+table=$(grep -rl --include='*.c' '^const pprofd__endpoint pprofd__endpoints\[\] = {' "$SRC/server")
+routed=$(sed -n '/^const pprofd__endpoint pprofd__endpoints\[\] = {/,/^};/p' $table |
+    grep -o '^    {"[a-z_]*"' | grep -o '[a-z_]*' | sort -u)
+[ -n "$routed" ] || fail "no endpoints found in the server's endpoint table"
+[ "$documented" = "$routed" ] || fail "README endpoint table and ${table#$SRC/} differ:
 $(diff <(echo "$documented") <(echo "$routed"))"
 pass "endpoint table: every routed profile"
 

@@ -32,7 +32,7 @@ pass "no PPROFD_ADDR, no server, no output"
 # mapped by the time main() ran (the preload constructor has returned).
 readelf -d "$LIB" | grep -q 'NEEDED.*libmicrohttpd' && fail "libpprofd.so has a DT_NEEDED on libmicrohttpd"
 undefined=$(nm -D --undefined-only "$LIB" | awk '{ print $2 }' | grep '^MHD_' || true)
-[ -z "$undefined" ] || fail "libpprofd.so calls libmicrohttpd outside server/mhd.h's table: $undefined"
+[ -z "$undefined" ] || fail "libpprofd.so calls libmicrohttpd outside server/http/mhd.h's table: $undefined"
 LD_PRELOAD=$LIB cat /proc/self/maps >"$WORK/maps.quiet"
 grep -q 'libpprofd' "$WORK/maps.quiet" || fail "libpprofd.so was not preloaded: $(cat "$WORK/maps.quiet")"
 grep -qE 'libmicrohttpd|libgnutls' "$WORK/maps.quiet" &&

@@ -7,7 +7,7 @@
 #include <zlib.h>
 
 #include "profile.pb-c.h"
-#include "server/profile.h"
+#include "server/encode/profile.h"
 #include "tests/check.h"
 
 __attribute__((noinline)) static void leaf_function(void) { __asm__ volatile(""); }

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server/symbols.h"
+#include "server/symbolize/symbols.h"
 #include "tests/check.h"
 
 static int helper_line, caller_line;

@@ -15,7 +15,7 @@
 
 #include "sampler/threaddump.h"
 #include "sampler/threads.h"
-#include "server/symbols.h"
+#include "server/symbolize/symbols.h"
 #include "tests/check.h"
 
 #define NOINLINE __attribute__((noinline))

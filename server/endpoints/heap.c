@@ -12,9 +12,9 @@
 #include "sampler/heap.h"
 #include "sampler/stacktab.h"
 #include "sampler/threads.h"
-#include "server/dump.h"
-#include "server/handlers_cpu.h"
-#include "server/server.h"
+#include "server/text/text.h"
+#include "server/endpoints/endpoints.h"
+#include "server/http/http.h"
 
 /* ---- heap and allocs ----
  *

@@ -4,7 +4,7 @@
 #ifndef PPROFD_HANDLERS_CPU_H
 #define PPROFD_HANDLERS_CPU_H
 
-#include "server/server.h"
+#include "server/http/http.h"
 
 /* ?seconds=N (default 30, 1..max_seconds) and ?hz=H (1..1000, default the
  * server's cpu_hz): samples every thread's CPU for the window and answers

@@ -51,7 +51,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "server/symbols.h"
+#include "server/symbolize/symbols.h"
 
 /* Deepest inline chain kept for one address (physical function included). */
 #define MAX_FRAMES 32

@@ -20,8 +20,8 @@
 
 #include "pprofd.h"
 #include "sampler/heap.h"
-#include "server/mhd.h" /* MHD_foo() calls go through the table it loads */
-#include "server/profile.h"
+#include "server/http/mhd.h" /* MHD_foo() calls go through the table it loads */
+#include "server/encode/profile.h"
 
 struct pprofd_server {
     struct MHD_Daemon *daemon;

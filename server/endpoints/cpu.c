@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "sampler/cpu.h"
-#include "server/handlers_cpu.h"
+#include "server/endpoints/endpoints.h"
 
 #define DEFAULT_SECONDS 30
 #define POLL_MS 1000

@@ -24,7 +24,7 @@
 
 #include "sampler/threaddump.h"
 #include "sampler/threads.h"
-#include "server/dump.h"
+#include "server/text/text.h"
 
 /* ---- entries: grouping and differences ---- */
 

@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "sampler/heap.h"
-#include "server/server.h"
-#include "server/strbuf.h"
-#include "server/symbols.h"
+#include "server/http/http.h"
+#include "server/text/strbuf.h"
+#include "server/symbolize/symbols.h"
 
 enum MHD_Result pprofd__handle_index(pprofd__request *req)
 {

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server/gzip.h"
+#include "server/encode/gzip.h"
 
 typedef struct pprofd__profile pprofd__profile;
 

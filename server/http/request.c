@@ -28,8 +28,8 @@
 
 #include "sampler/heap.h"
 #include "sampler/threads.h"
-#include "server/server.h"
-#include "server/strbuf.h"
+#include "server/http/http.h"
+#include "server/text/strbuf.h"
 
 #define PREFIX "/debug/pprof/"
 #define MAX_BODY (1u << 20)

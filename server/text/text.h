@@ -13,7 +13,7 @@
 #include <sys/types.h>
 
 #include "sampler/threaddump.h"
-#include "server/server.h"
+#include "server/http/http.h"
 
 /* Synthetic leaf frame of a thread that gave no stack. */
 #define PPROFD_NO_ANSWER_FRAME "[no answer]"

@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <stdio.h>
 
-#include "server/mhd.h"
+#include "server/http/mhd.h"
 
 /* The soname libmicrohttpd has had since 0.9.x, which microhttpd.h is. */
 #define MHD_LIBRARY "libmicrohttpd.so.12"

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/strbuf.h"
+#include "server/text/strbuf.h"
 
 /* Room for n more bytes and the NUL. */
 static int reserve(pprofd__strbuf *b, size_t n)

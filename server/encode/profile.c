@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "profile.pb-c.h"
-#include "server/profile.h"
-#include "server/symbols.h"
+#include "server/encode/profile.h"
+#include "server/symbolize/symbols.h"
 
 typedef Perftools__Profiles__Profile Profile;
 typedef Perftools__Profiles__Sample Sample;

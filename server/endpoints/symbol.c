@@ -28,9 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/server.h"
-#include "server/strbuf.h"
-#include "server/symbols.h"
+#include "server/http/http.h"
+#include "server/text/strbuf.h"
+#include "server/symbolize/symbols.h"
 
 /* Parse one word: 0x-prefixed hex or decimal, the whole word, no sign, no
  * overflow. Returns 0 on success. */

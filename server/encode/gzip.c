@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/gzip.h"
+#include "server/encode/gzip.h"
 
 static int grow(pprofd__gzip *g, size_t need)
 {

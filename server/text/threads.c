@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/dump.h"
-#include "server/strbuf.h"
-#include "server/symbols.h"
+#include "server/text/text.h"
+#include "server/text/strbuf.h"
+#include "server/symbolize/symbols.h"
 
 /* A JSON-ish string for labels and names: names come from the host and may
  * hold quotes or control bytes. */
