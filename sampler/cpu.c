@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sampler/base.h"
 #include "sampler/cpu.h"
 #include "sampler/stacktab.h"
 #include "sampler/threads.h"
@@ -149,11 +150,6 @@ static void on_sigprof(int sig, siginfo_t *info, void *ucontext)
 static clockid_t thread_cpu_clock(pid_t tid)
 {
     return (clockid_t)((~(unsigned)tid << 3) | 6u);
-}
-
-static pid_t current_tid(void)
-{
-    return (pid_t)syscall(SYS_gettid);
 }
 
 /* A uniform first expiry in (0, period]: a thread that uses less CPU than a
@@ -546,7 +542,7 @@ static int arm(char *why, size_t why_size)
 {
     if (!wants_itimer()) {
         atomic_store(&tick_code, SI_TIMER);
-        int rc = add_timer(current_tid());
+        int rc = add_timer(pprofd__current_tid());
         if (rc == 0) {
             armed_mechanism = MECH_PER_THREAD;
             atomic_store(&per_thread_armed, 1);

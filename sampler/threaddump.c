@@ -35,6 +35,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
+#include "sampler/base.h"
 #include "sampler/threaddump.h"
 #include "sampler/threads.h"
 #include "sampler/unwind.h"
@@ -169,7 +170,7 @@ static void dump_handler(int sig, siginfo_t *info, void *ucontext)
     uint32_t generation = (uint32_t)(payload >> 32), index = (uint32_t)payload;
     int expected = WAITING;
     if (!b || b->generation != generation || index >= b->count ||
-        b->slots[index].tid != (pid_t)syscall(SYS_gettid) ||
+        b->slots[index].tid != pprofd__current_tid() ||
         !atomic_compare_exchange_strong(&b->slots[index].phase, &expected, WRITING)) {
         atomic_fetch_add_explicit(&stale_answers, 1, memory_order_relaxed);
         goto leave;
@@ -499,7 +500,7 @@ int pprofd__thread_dump_capture(pprofd__thread_dump *out, const pprofd__dump_opt
 
     /* Outcomes start as ANSWERED (0), meaning "to be signalled"; the
      * checks below and the sending loop change them. */
-    pid_t pid = getpid(), self = (pid_t)syscall(SYS_gettid);
+    pid_t pid = getpid(), self = pprofd__current_tid();
     for (int i = 0; i < n; i++) {
         pprofd__thread_snapshot *t = &snaps[i];
         t->tid = tids[i];

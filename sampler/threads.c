@@ -1,14 +1,9 @@
 /*
- * threads — see threads.h. The pthread_create interposer resolves the real
- * function once with dlsym(RTLD_NEXT); dlsym may allocate, which is fine
- * here: our malloc never needs pthread_create.
- *
- * Cost per pthread_create: one unwind of the creator's stack (a few
- * microseconds with libunwind) and one lock-free stack-table insert, on top
- * of the malloc of the trampoline's arguments.
+ * threads — see threads.h. The pthread_create interposer itself is in
+ * sampler/interpose/pthread.c; this file is the registry it feeds, the
+ * trampoline new threads run, and the threadcreate table.
  */
 #include <dirent.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -16,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sampler/base.h"
 #include "sampler/threads.h"
 #include "sampler/unwind.h"
 
@@ -88,16 +84,11 @@ int pprofd__threads_add_hooks(pprofd__thread_hook on_start, pprofd__thread_hook 
     return 0;
 }
 
-static pid_t current_tid(void)
-{
-    return (pid_t)syscall(SYS_gettid);
-}
-
 void pprofd__threads_register_self(void)
 {
     if (my_slot >= 0)
         return;
-    pid_t tid = current_tid();
+    pid_t tid = pprofd__current_tid();
     for (int i = 0; i < PPROFD_MAX_THREADS; i++) {
         pid_t expected = 0;
         if (atomic_compare_exchange_strong(&slots[i].tid, &expected, -1)) {
@@ -212,7 +203,7 @@ typedef struct start_args {
 static void run_exit_hooks(void *unused)
 {
     (void)unused;
-    pid_t tid = current_tid();
+    pid_t tid = pprofd__current_tid();
     remember_exit(tid);
     if (my_slot >= 0)
         atomic_store(&slots[my_slot].exiting, 1);
@@ -223,13 +214,39 @@ static void run_exit_hooks(void *unused)
     unregister_self();
 }
 
-static void *pprofd_thread_start(void *p)
+void *pprofd__thread_start_args(void *(*fn)(void *), void *arg)
+{
+    start_args *a = malloc(sizeof *a);
+    if (!a)
+        return NULL;
+    a->fn = fn;
+    a->arg = arg;
+    a->flags = my_flags | (marking_server ? PPROFD_THREAD_SERVER : 0);
+    return a;
+}
+
+void pprofd__thread_start_args_free(void *start_args)
+{
+    free(start_args);
+}
+
+void pprofd__threadcreate_record(const uintptr_t *pcs, int depth)
+{
+    atomic_fetch_add(&threads_created, 1);
+    pprofd__stacktab *tab = pprofd__threadcreate_stacks();
+    pprofd__stack *st = tab ? pprofd__stacktab_intern(tab, pcs, depth) : NULL;
+    if (st)
+        atomic_fetch_add_explicit(&st->counters[PPROFD_THREADCREATE_COUNT], 1,
+                                  memory_order_relaxed);
+}
+
+void *pprofd__thread_start(void *p)
 {
     start_args a = *(start_args *)p;
     free(p);
     my_flags = a.flags;
     pprofd__threads_register_self();
-    pid_t tid = current_tid();
+    pid_t tid = pprofd__current_tid();
     int n = atomic_load(&nhooks);
     for (int i = 0; i < n && i < MAX_HOOKS; i++)
         if (start_hooks[i])
@@ -239,45 +256,4 @@ static void *pprofd_thread_start(void *p)
     ret = a.fn(a.arg);
     pthread_cleanup_pop(1);
     return ret;
-}
-
-typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-
-__attribute__((visibility("default"))) int pthread_create(pthread_t *thread,
-                                                          const pthread_attr_t *attr,
-                                                          void *(*fn)(void *), void *arg)
-{
-    static _Atomic(create_fn) real;
-    create_fn f = atomic_load_explicit(&real, memory_order_acquire);
-    if (!f) {
-        f = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
-        if (!f)
-            return EAGAIN;
-        atomic_store_explicit(&real, f, memory_order_release);
-    }
-    /* The creator's stack, leaf = the call site of pthread_create. */
-    uintptr_t pcs[PPROFD_MAX_DEPTH + 2];
-    int depth = pprofd__unwind_here(pcs, PPROFD_MAX_DEPTH + 2, 1);
-    int rc;
-    start_args *a = malloc(sizeof *a);
-    if (!a) {
-        rc = f(thread, attr, fn, arg);
-        goto created;
-    }
-    a->fn = fn;
-    a->arg = arg;
-    a->flags = my_flags | (marking_server ? PPROFD_THREAD_SERVER : 0);
-    rc = f(thread, attr, pprofd_thread_start, a);
-    if (rc != 0)
-        free(a);
-created:
-    if (rc == 0) {
-        atomic_fetch_add(&threads_created, 1);
-        pprofd__stacktab *tab = pprofd__threadcreate_stacks();
-        pprofd__stack *st = tab ? pprofd__stacktab_intern(tab, pcs, depth) : NULL;
-        if (st)
-            atomic_fetch_add_explicit(&st->counters[PPROFD_THREADCREATE_COUNT], 1,
-                                      memory_order_relaxed);
-    }
-    return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * threads — the registry of the host's threads.
  *
- * pthread_create is interposed: each new thread runs a trampoline that
+ * pthread_create is interposed (sampler/interpose/pthread.c): each new
+ * thread runs a trampoline (pprofd__thread_start) that
  * registers it (tid, pthread handle), runs the start hooks, and on exit (by
  * return or pthread_exit) marks itself exiting, runs the exit hooks and
  * unregisters. Threads that existed before pprofd was loaded are not in the
@@ -118,5 +119,15 @@ pprofd__stacktab *pprofd__threadcreate_stacks(void);
 
 /* Threads created through the interposer since load. */
 long pprofd__threadcreate_total(void);
+
+/* For the pthread_create interposer: the trampoline's argument for a new
+ * thread that is to run fn(arg) (malloc'd; NULL when out of memory: then
+ * create the thread unwrapped), the trampoline itself, the argument's
+ * release when creation failed, and the count of a created thread under
+ * the creator's stack pcs[0..depth). Normal context. */
+void *pprofd__thread_start_args(void *(*fn)(void *), void *arg);
+void *pprofd__thread_start(void *start_args);
+void pprofd__thread_start_args_free(void *start_args);
+void pprofd__threadcreate_record(const uintptr_t *pcs, int depth);
 
 #endif

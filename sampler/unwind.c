@@ -8,7 +8,6 @@
  */
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
-#include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -404,22 +403,6 @@ void pprofd__unwind_forget(void)
         atomic_store_explicit(&frame_rules[i].word, 0, memory_order_relaxed);
         atomic_store_explicit(&frame_rules[i].aux, 0, memory_order_relaxed);
     }
-}
-
-__attribute__((visibility("default"))) int dlclose(void *handle)
-{
-    typedef int (*dlclose_fn)(void *);
-    static _Atomic(dlclose_fn) real;
-    dlclose_fn f = atomic_load_explicit(&real, memory_order_acquire);
-    if (!f) {
-        f = (dlclose_fn)dlsym(RTLD_NEXT, "dlclose");
-        if (!f)
-            return -1;
-        atomic_store_explicit(&real, f, memory_order_release);
-    }
-    int rc = f(handle);
-    pprofd__unwind_forget();
-    return rc;
 }
 
 int pprofd__unwind_rule_kind(uintptr_t pc)

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "profile.pb-c.h"
+#include "sampler/base.h"
+#include "sampler/loader.h"
 #include "server/encode/profile.h"
 #include "server/symbolize/symbols.h"
 
@@ -54,14 +56,6 @@ typedef struct map {
     size_t cap, len;
 } map;
 
-static uint64_t mix(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    return k;
-}
-
 static int map_grow(map *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 256;
@@ -74,7 +68,7 @@ static int map_grow(map *m)
     for (size_t i = 0; i < m->cap; i++) {
         if (!m->vals[i])
             continue;
-        size_t j = mix(m->keys[i]) & (cap - 1);
+        size_t j = pprofd__mix64(m->keys[i]) & (cap - 1);
         while (vals[j])
             j = (j + 1) & (cap - 1);
         keys[j] = m->keys[i];
@@ -93,7 +87,7 @@ static uint64_t *map_slot(map *m, uint64_t key)
 {
     if ((m->len + 1) * 4 > m->cap * 3 && map_grow(m) < 0)
         return NULL;
-    size_t j = mix(key) & (m->cap - 1);
+    size_t j = pprofd__mix64(key) & (m->cap - 1);
     while (m->vals[j] && m->keys[j] != key)
         j = (j + 1) & (m->cap - 1);
     m->keys[j] = key;
@@ -162,22 +156,12 @@ struct pprofd__profile {
     int failed;
 };
 
-static uint64_t hash_string(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static int64_t intern(pprofd__profile *p, const char *s)
 {
     if (!s)
         s = "";
     /* Linear probing on the hash; compare strings to resolve collisions. */
-    uint64_t h = hash_string(s);
+    uint64_t h = pprofd__hash_string(s);
     for (uint64_t salt = 0;; salt++) {
         uint64_t *slot = map_slot(&p->string_ids, h + salt * 0x9e3779b97f4a7c15ull);
         if (!slot) {
@@ -486,15 +470,6 @@ static void maps_cache_register(void)
     pthread_atfork(NULL, NULL, maps_cache_after_fork);
 }
 
-static int loader_counters(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)size;
-    unsigned long long *c = arg;
-    c[0] = info->dlpi_adds;
-    c[1] = info->dlpi_subs;
-    return 1; /* the counters are the same in every entry: stop at the first */
-}
-
 static void maps_cache_clear(void)
 {
     for (size_t i = 0; i < maps_cache.n; i++) {
@@ -579,8 +554,8 @@ out:
 static void read_mappings(pprofd__profile *p)
 {
     pthread_once(&maps_cache_once, maps_cache_register);
-    unsigned long long counters[2] = {0, 0};
-    dl_iterate_phdr(loader_counters, counters);
+    unsigned long long counters[2];
+    pprofd__loader_counters(&counters[0], &counters[1]);
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
 
@@ -631,7 +606,7 @@ static uint64_t function_for(pprofd__profile *p, const char *name, const char *s
                              const char *file, int64_t start_line)
 {
     int64_t n = intern(p, name), s = intern(p, system_name), f = intern(p, file);
-    uint64_t key = mix((uint64_t)n * 0x100000001b3ull ^ (uint64_t)s * 31 ^ (uint64_t)f);
+    uint64_t key = pprofd__mix64((uint64_t)n * 0x100000001b3ull ^ (uint64_t)s * 31 ^ (uint64_t)f);
     for (uint64_t salt = 0;; salt++) {
         uint64_t *slot = map_slot(&p->func_by_key, key + salt);
         if (!slot)

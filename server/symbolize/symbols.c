@@ -51,6 +51,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "sampler/base.h"
+#include "sampler/loader.h"
 #include "server/symbolize/symbols.h"
 
 /* Deepest inline chain kept for one address (physical function included). */
@@ -273,16 +275,6 @@ static pool_chunk *pool_chunks;
 static const char **pool_set; /* open addressing, NULL = empty */
 static size_t pool_cap, pool_len, pool_bytes;
 
-static uint64_t hash_bytes(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static int pool_grow(void)
 {
     size_t cap = pool_cap ? pool_cap * 2 : 1024;
@@ -292,7 +284,7 @@ static int pool_grow(void)
     for (size_t i = 0; i < pool_cap; i++) {
         if (!pool_set[i])
             continue;
-        size_t j = hash_bytes(pool_set[i]) & (cap - 1);
+        size_t j = pprofd__hash_string(pool_set[i]) & (cap - 1);
         while (set[j])
             j = (j + 1) & (cap - 1);
         set[j] = pool_set[i];
@@ -310,7 +302,7 @@ static const char *pool_intern(const char *s)
 {
     if ((pool_len + 1) * 4 > pool_cap * 3 && pool_grow() < 0)
         return NULL;
-    size_t j = hash_bytes(s) & (pool_cap - 1);
+    size_t j = pprofd__hash_string(s) & (pool_cap - 1);
     for (; pool_set[j]; j = (j + 1) & (pool_cap - 1))
         if (strcmp(pool_set[j], s) == 0)
             return pool_set[j];
@@ -362,19 +354,11 @@ static void cache_flush(void)
     pool_cap = pool_len = pool_bytes = pc_cap = pc_len = frame_len = frame_cap = 0;
 }
 
-static uint64_t mix(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    return k;
-}
-
 static pc_entry *pc_find(uintptr_t pc)
 {
     if (!pc_cap)
         return NULL;
-    for (size_t j = mix(pc) & (pc_cap - 1); pc_table[j].pc; j = (j + 1) & (pc_cap - 1))
+    for (size_t j = pprofd__mix64(pc) & (pc_cap - 1); pc_table[j].pc; j = (j + 1) & (pc_cap - 1))
         if (pc_table[j].pc == pc)
             return &pc_table[j];
     return NULL;
@@ -389,7 +373,7 @@ static int pc_grow(void)
     for (size_t i = 0; i < pc_cap; i++) {
         if (!pc_table[i].pc)
             continue;
-        size_t j = mix(pc_table[i].pc) & (cap - 1);
+        size_t j = pprofd__mix64(pc_table[i].pc) & (cap - 1);
         while (t[j].pc)
             j = (j + 1) & (cap - 1);
         t[j] = pc_table[i];
@@ -418,7 +402,7 @@ static pc_entry *pc_insert(uintptr_t pc, const pprofd__frame *frames, int n)
     }
     if (n > 0) /* an unnamed address is cached too, with no frames */
         memcpy(frame_store + frame_len, frames, (size_t)n * sizeof *frames);
-    size_t j = mix(pc) & (pc_cap - 1);
+    size_t j = pprofd__mix64(pc) & (pc_cap - 1);
     while (pc_table[j].pc)
         j = (j + 1) & (pc_cap - 1);
     pc_table[j] = (pc_entry){.pc = pc, .first = (uint32_t)frame_len, .n = (uint32_t)n};
@@ -564,16 +548,6 @@ static int removed_module(Dwfl_Module *m, void *userdata, const char *name, Dwar
     return DWARF_CB_OK;
 }
 
-static int read_loader_counters(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    unsigned long long *counters = arg;
-    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
-        counters[0] = info->dlpi_adds;
-        counters[1] = info->dlpi_subs;
-    }
-    return 1; /* the first object carries the counters: stop there */
-}
-
 static int match_cxx_runtime(Dwfl_Module *m, void **userdata, const char *name, Dwarf_Addr base,
                              void *arg)
 {
@@ -616,8 +590,8 @@ static void find_demangler(void)
  */
 static int refresh_session(void)
 {
-    unsigned long long counters[2] = {0, 0};
-    dl_iterate_phdr(read_loader_counters, counters);
+    unsigned long long counters[2];
+    pprofd__loader_counters(&counters[0], &counters[1]);
     if (dwfl && counters[0] == seen_adds && counters[1] == seen_subs)
         return 0;
     snapshot s = measure_begin();
