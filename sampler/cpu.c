@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "sampler/base.h"
+#include "sampler/config.h"
 #include "sampler/cpu.h"
 #include "sampler/stacktab.h"
 #include "sampler/threads.h"
@@ -493,27 +494,14 @@ static void release_table(void)
 /* PPROFD_CPU_STACKS: distinct stacks the table may hold (default 32768;
  * small values let tests fill it). The arena is sized to match, so that
  * even below the slot array's minimum the limit holds. */
-static long stacks_wanted(void)
-{
-    const char *s = getenv("PPROFD_CPU_STACKS");
-    long n = s ? atol(s) : 0;
-    return n > 0 && n <= (1l << 22) ? n : 0;
-}
-
 static int init_table(void)
 {
-    long n = stacks_wanted();
+    long n = pprofd__config()->cpu_stacks;
     if (!n)
         return pprofd__stacktab_init(&stacks, STACK_SLOTS, STACK_ARENA);
     size_t entry = sizeof(pprofd__stack) + PPROFD_MAX_DEPTH * sizeof(uintptr_t);
     /* The table keeps a quarter of its slots free. */
     return pprofd__stacktab_init(&stacks, (size_t)n / 3 * 4 + 1, (size_t)n * entry);
-}
-
-static int wants_itimer(void)
-{
-    const char *s = getenv("PPROFD_CPU_TIMER");
-    return s && strcmp(s, "setitimer") == 0;
 }
 
 static int arm_itimer(char *why, size_t why_size)
@@ -540,7 +528,7 @@ static int arm_itimer(char *why, size_t why_size)
  * only where it does not (or when PPROFD_CPU_TIMER=setitimer asks). */
 static int arm(char *why, size_t why_size)
 {
-    if (!wants_itimer()) {
+    if (!pprofd__config()->cpu_setitimer) {
         atomic_store(&tick_code, SI_TIMER);
         int rc = add_timer(pprofd__current_tid());
         if (rc == 0) {

@@ -40,13 +40,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sampler/config.h"
 #include "sampler/heap.h"
 #include "sampler/unwind.h"
 
 __thread pprofd__heap_tls pprofd__heap_tls_state __attribute__((tls_model("initial-exec")));
 unsigned char pprofd__heap_filter[1u << PPROFD_HEAP_FILTER_BITS];
 
-#define DEFAULT_RATE 524288
 #define SHARDS 64                 /* filter index & (SHARDS-1) picks the shard */
 #define SHARD_MIN_SLOTS 256       /* a shard's first table: 8 KiB */
 #define STACK_SLOTS (1u << 16)    /* one entry per allocating call stack */
@@ -67,8 +67,8 @@ typedef struct shard {
 
 static shard shards[SHARDS];
 static pprofd__stacktab heap_stacks;
-static _Atomic long rate = -1;              /* -1: not read from env yet */
-static _Atomic size_t memory_cap;           /* 0: not read from env yet */
+static _Atomic long rate = -1;              /* -1: not taken from the config yet */
+static _Atomic size_t memory_cap;           /* 0: not taken from the config yet */
 static _Atomic int init_state;              /* 0 none, 1 running, 2 done */
 static _Atomic size_t live_memory;          /* shard table bytes mapped */
 static _Atomic uint64_t dropped_samples;    /* samples lost: cap or full table */
@@ -80,38 +80,11 @@ static int unwind_check;                    /* $PPROFD_UNWIND_CHECK: see check_w
 extern const char __start_pprofd_hooks[] __attribute__((visibility("hidden")));
 extern const char __stop_pprofd_hooks[] __attribute__((visibility("hidden")));
 
-extern char **__environ;
-
-/* getenv without locks or allocation: safe at the first malloc. */
-static const char *raw_getenv(const char *name)
-{
-    size_t len = strlen(name);
-    for (char **e = __environ; e && *e; e++)
-        if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
-            return *e + len + 1;
-    return NULL;
-}
-
-/* A non-negative decimal from the environment, or dflt when unset or bad.
- * strtol neither allocates nor locks. */
-static long env_number(const char *name, long dflt)
-{
-    const char *s = raw_getenv(name);
-    if (!s || !*s)
-        return dflt;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < 0)
-        return dflt;
-    return v;
-}
-
 long pprofd__heap_rate(void)
 {
     long r = atomic_load_explicit(&rate, memory_order_relaxed);
     if (r < 0) {
-        r = env_number("PPROFD_MEM_RATE", DEFAULT_RATE);
+        r = pprofd__config()->mem_rate;
         long expected = -1;
         if (!atomic_compare_exchange_strong(&rate, &expected, r))
             r = expected;
@@ -130,8 +103,9 @@ size_t pprofd__heap_memory_cap(void)
 {
     size_t c = atomic_load_explicit(&memory_cap, memory_order_relaxed);
     if (c == 0) {
-        long v = env_number("PPROFD_MEM_CAP", 0);
-        c = v > 0 ? (size_t)v : PPROFD_HEAP_DEFAULT_CAP;
+        c = pprofd__config()->mem_cap;
+        if (c == 0)
+            c = PPROFD_HEAP_DEFAULT_CAP;
         size_t expected = 0;
         if (!atomic_compare_exchange_strong(&memory_cap, &expected, c))
             c = expected;
@@ -219,7 +193,7 @@ void pprofd__heap_init(void)
         return;
     }
     pprofd__stacktab_init(&heap_stacks, STACK_SLOTS, STACK_ARENA);
-    unwind_check = env_number("PPROFD_UNWIND_CHECK", 0) > 0;
+    unwind_check = pprofd__config()->unwind_check;
     update_stack_limit();
     pthread_atfork(atfork_prepare, atfork_release, atfork_release);
     atomic_store(&init_state, 2);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sampler/config.h"
 #include "sampler/cpu.h"
 #include "sampler/threads.h"
 #include "tests/check.h"
@@ -544,14 +545,14 @@ static void test_foreign_thread_timed(void)
 
 static void test_setitimer_fallback(void)
 {
-    setenv("PPROFD_CPU_TIMER", "setitimer", 1);
+    pprofd__config_for_tests()->cpu_setitimer = 1;
     pprofd__cpu_reader *r = open_reader(100);
     work w = {.cpu_nanos = 300000000, .ratio = 0};
     run_threads(1, &w);
     pprofd__cpu_window win;
     tally t = collect(r, &win);
     pprofd__cpu_close(r);
-    unsetenv("PPROFD_CPU_TIMER");
+    pprofd__config_for_tests()->cpu_setitimer = 0;
     printf("setitimer: %lld samples\n", (long long)t.samples);
     CHECK(strcmp(win.mechanism, "setitimer") == 0);
     CHECK(t.samples > 0);

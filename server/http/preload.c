@@ -5,10 +5,8 @@
  * does nothing visible (heap sampling still runs, as the malloc interposer
  * is always there).
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "pprofd.h"
+#include "sampler/config.h"
 #include "sampler/heap.h"
 #include "sampler/threads.h"
 
@@ -18,11 +16,10 @@ __attribute__((constructor(101))) static void pprofd_preload_start(void)
 {
     pprofd__threads_register_self();
     pprofd__heap_stacks(); /* initialise the sampler before threads appear */
-    const char *addr = getenv("PPROFD_ADDR");
-    const char *preload = getenv("LD_PRELOAD");
-    if (!addr || !*addr || !preload || !strstr(preload, "pprofd"))
+    const pprofd__settings *config = pprofd__config();
+    if (!config->addr[0] || !config->preloaded)
         return;
-    preloaded = pprofd_start(&(pprofd_options){.addr = addr});
+    preloaded = pprofd_start(&(pprofd_options){.addr = config->addr});
 }
 
 __attribute__((destructor)) static void pprofd_preload_stop(void)

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sampler/config.h"
 #include "sampler/heap.h"
 #include "sampler/threads.h"
 #include "server/http/http.h"
@@ -414,7 +415,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static int open_listener(const char *addr, char *shown, size_t shown_size, char *err,
                          size_t err_size)
 {
-    char host[256] = "127.0.0.1", port[32];
+    char host[256] = "127.0.0.1", port[264];
     const char *colon = strrchr(addr, ':');
     if (!colon) {
         snprintf(port, sizeof port, "%s", addr);
@@ -488,16 +489,6 @@ static int open_listener(const char *addr, char *shown, size_t shown_size, char 
     return fd;
 }
 
-static long env_long(const char *name, long dflt)
-{
-    const char *s = getenv(name);
-    if (!s || !*s)
-        return dflt;
-    char *end;
-    long v = strtol(s, &end, 10);
-    return *end ? dflt : v;
-}
-
 PPROFD_API pprofd_server *pprofd_start(const pprofd_options *opts)
 {
     /* libmicrohttpd is loaded now, not with libpprofd (server/mhd.h). */
@@ -509,7 +500,8 @@ PPROFD_API pprofd_server *pprofd_start(const pprofd_options *opts)
     pprofd_options o = {0};
     if (opts)
         o = *opts;
-    const char *addr = o.addr ? o.addr : getenv("PPROFD_ADDR");
+    const pprofd__settings *config = pprofd__config();
+    const char *addr = o.addr ? o.addr : config->addr;
     if (!addr || !*addr)
         addr = DEFAULT_ADDR;
 
@@ -520,17 +512,13 @@ PPROFD_API pprofd_server *pprofd_start(const pprofd_options *opts)
     }
     s->listen_fd = -1;
     s->pid = getpid();
-    s->cpu_hz = o.cpu_hz > 0 ? o.cpu_hz : (int)env_long("PPROFD_CPU_HZ", 100);
-    if (s->cpu_hz <= 0 || s->cpu_hz > 1000)
-        s->cpu_hz = 100;
-    s->max_seconds = o.max_seconds > 0 ? o.max_seconds : (int)env_long("PPROFD_MAX_SECONDS", 300);
-    if (s->max_seconds <= 0)
-        s->max_seconds = 300;
+    s->cpu_hz = o.cpu_hz <= 0 ? config->cpu_hz : o.cpu_hz <= 1000 ? o.cpu_hz : PPROFD_DEFAULT_CPU_HZ;
+    s->max_seconds = o.max_seconds > 0 ? o.max_seconds : config->max_seconds;
     if (o.mem_rate != 0)
         pprofd__heap_set_rate(o.mem_rate < 0 ? 0 : o.mem_rate);
     s->mem_rate = pprofd__heap_rate();
     if (o.mem_cap != 0)
-        pprofd__heap_set_memory_cap(o.mem_cap); /* else $PPROFD_MEM_CAP, read by the sampler */
+        pprofd__heap_set_memory_cap(o.mem_cap); /* else $PPROFD_MEM_CAP (config.h) */
 
     s->listen_fd = open_listener(addr, s->addr, sizeof s->addr, err, sizeof err);
     if (s->listen_fd < 0) {

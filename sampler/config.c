@@ -1,0 +1,91 @@
+/* config — see config.h. */
+#include <errno.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sampler/config.h"
+
+extern char **__environ;
+
+static pprofd__settings config;
+static _Atomic int state; /* 0 unread, 1 reading, 2 read */
+
+/* getenv without locks or allocation. */
+static const char *env(const char *name)
+{
+    size_t len = strlen(name);
+    for (char **e = __environ; e && *e; e++)
+        if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+            return *e + len + 1;
+    return NULL;
+}
+
+/* A decimal integer filling the whole value, or dflt when unset, empty or
+ * malformed. strtol neither allocates nor locks. */
+static long env_integer(const char *name, long dflt)
+{
+    const char *s = env(name);
+    if (!s || !*s)
+        return dflt;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end)
+        return dflt;
+    return v;
+}
+
+static void read_environment(pprofd__settings *c)
+{
+    const char *addr = env("PPROFD_ADDR");
+    if (addr && strlen(addr) < sizeof c->addr)
+        strcpy(c->addr, addr);
+    const char *preload = env("LD_PRELOAD");
+    c->preloaded = preload && strstr(preload, "pprofd") != NULL;
+
+    c->mem_rate = env_integer("PPROFD_MEM_RATE", PPROFD_DEFAULT_MEM_RATE);
+    if (c->mem_rate < 0)
+        c->mem_rate = PPROFD_DEFAULT_MEM_RATE;
+    long cap = env_integer("PPROFD_MEM_CAP", 0);
+    c->mem_cap = cap > 0 ? (size_t)cap : 0;
+
+    long hz = env_integer("PPROFD_CPU_HZ", PPROFD_DEFAULT_CPU_HZ);
+    c->cpu_hz = hz >= 1 && hz <= 1000 ? (int)hz : PPROFD_DEFAULT_CPU_HZ;
+    long max = env_integer("PPROFD_MAX_SECONDS", PPROFD_DEFAULT_MAX_SECONDS);
+    c->max_seconds = max > 0 && max <= (1l << 30) ? (int)max : PPROFD_DEFAULT_MAX_SECONDS;
+
+    const char *timer = env("PPROFD_CPU_TIMER");
+    c->cpu_setitimer = timer && strcmp(timer, "setitimer") == 0;
+    long stacks = env_integer("PPROFD_CPU_STACKS", 0);
+    c->cpu_stacks = stacks > 0 && stacks <= (1l << 22) ? stacks : 0;
+    c->unwind_check = env_integer("PPROFD_UNWIND_CHECK", 0) > 0;
+}
+
+const pprofd__settings *pprofd__config(void)
+{
+    if (__builtin_expect(atomic_load_explicit(&state, memory_order_acquire) == 2, 1))
+        return &config;
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&state, &expected, 1)) {
+        read_environment(&config);
+        atomic_store_explicit(&state, 2, memory_order_release);
+    } else {
+        while (atomic_load_explicit(&state, memory_order_acquire) != 2)
+            sched_yield();
+    }
+    return &config;
+}
+
+pprofd__settings *pprofd__config_for_tests(void)
+{
+    pprofd__config();
+    return &config;
+}
+
+/* Read when the library loads, if no malloc asked first. */
+__attribute__((constructor(101))) static void read_at_load(void)
+{
+    pprofd__config();
+}
