@@ -28,6 +28,7 @@
 #include "sampler/base.h"
 #include "sampler/config.h"
 #include "sampler/cpu.h"
+#include "sampler/fork.h"
 #include "sampler/stacktab.h"
 #include "sampler/threads.h"
 #include "sampler/unwind.h"
@@ -762,21 +763,21 @@ int pprofd__cpu_readers(void)
     return n;
 }
 
-/* ---- fork and load time ---- */
+/* ---- fork (sampler/fork.c runs these) and load time ---- */
 
-static void before_fork(void)
+void pprofd__cpu_fork_prepare(void)
 {
     pthread_mutex_lock(&state_lock);
 }
 
-static void after_fork_parent(void)
+void pprofd__cpu_fork_parent(void)
 {
     pthread_mutex_unlock(&state_lock);
 }
 
 /* The child inherits neither timers nor an interval timer, and none of the
  * readers (their threads stayed in the parent): start from nothing. */
-static void after_fork_child(void)
+void pprofd__cpu_fork_child(void)
 {
     atomic_store(&collecting, 0);
     atomic_store(&per_thread_armed, 0);
@@ -792,5 +793,5 @@ __attribute__((constructor)) static void cpu_load(void)
 {
     remember_stack_bounds();
     pprofd__threads_add_hooks(on_thread_start, on_thread_exit);
-    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    pprofd__fork_init();
 }

@@ -99,4 +99,10 @@ int pprofd__cpu_readers(void);
  * Thread-safe. */
 int pprofd__cpu_has_timer(pid_t tid);
 
+/* The profiler's part of fork (sampler/fork.h): hold the state lock across
+ * it; in the child, start from nothing (no timers, readers or table). */
+void pprofd__cpu_fork_prepare(void);
+void pprofd__cpu_fork_parent(void);
+void pprofd__cpu_fork_child(void);
+
 #endif

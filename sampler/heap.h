@@ -14,7 +14,7 @@
  * Lock order: the loader's lock (taken by the unwinder, inside
  * dl_iterate_phdr) comes before any shard lock: the stack is captured before
  * a shard lock is taken, and no shard lock is held while calling out. Shard
- * locks are never nested, except by the pthread_atfork prepare handler,
+ * locks are never nested, except by the fork prepare step (fork.h),
  * which takes all of them in index order and releases them in reverse in
  * the parent and the child, so the child's tables are consistent.
  *
@@ -183,5 +183,10 @@ void pprofd__heap_get_stats(pprofd__heap_stats *out);
 
 /* Initialise tables; idempotent, called by the first slow path. */
 void pprofd__heap_init(void);
+
+/* The sampler's part of fork (sampler/fork.h): no libunwind walk in flight
+ * and every shard lock held across it; released alike in parent and child. */
+void pprofd__heap_fork_prepare(void);
+void pprofd__heap_fork_release(void);
 
 #endif

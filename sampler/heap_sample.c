@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "sampler/config.h"
+#include "sampler/fork.h"
 #include "sampler/heap.h"
 #include "sampler/unwind.h"
 
@@ -165,23 +166,25 @@ static void shard_unlock(shard *s)
     atomic_store_explicit(&s->lock, 0, memory_order_release);
 }
 
-/* fork: no walk inside libunwind, and every shard lock held by the forking
- * thread, so the child's tables and libunwind's locks are consistent. */
-static void atfork_prepare(void)
+/* fork (sampler/fork.c): no walk inside libunwind, and every shard lock
+ * held by the forking thread, so the child's tables and libunwind's locks
+ * are consistent. */
+void pprofd__heap_fork_prepare(void)
 {
     pprofd__unwind_fork_prepare();
     for (int i = 0; i < SHARDS; i++)
         shard_lock(&shards[i]);
 }
 
-static void atfork_release(void)
+void pprofd__heap_fork_release(void)
 {
     for (int i = SHARDS - 1; i >= 0; i--)
         shard_unlock(&shards[i]);
     pprofd__unwind_fork_done();
 }
 
-/* Called with this thread's guard raised: pthread_atfork allocates. */
+/* Called with this thread's guard raised: registering the fork handlers
+ * allocates. */
 void pprofd__heap_init(void)
 {
     int expected = 0;
@@ -195,7 +198,7 @@ void pprofd__heap_init(void)
     pprofd__stacktab_init(&heap_stacks, STACK_SLOTS, STACK_ARENA);
     unwind_check = pprofd__config()->unwind_check;
     update_stack_limit();
-    pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+    pprofd__fork_init();
     atomic_store(&init_state, 2);
 }
 

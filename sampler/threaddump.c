@@ -201,7 +201,7 @@ out:
  * handlers counted inside) will never finish there. Start from clean; the
  * parent's blocks stay mapped in the child, unused (a small leak, once per
  * fork during a capture). */
-static void reset_after_fork(void)
+void pprofd__thread_dump_fork_child(void)
 {
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     capture_lock = fresh;
@@ -212,7 +212,6 @@ static void reset_after_fork(void)
 
 static void choose_signal(void)
 {
-    pthread_atfork(NULL, NULL, reset_after_fork);
     pprofd__unwind_warm_up();
     /* From the top: hosts and libraries that use real-time signals tend to
      * take them from SIGRTMIN up. Never one with a handler already. */

@@ -111,4 +111,7 @@ int pprofd__thread_dump_signal(void);
 /* Late answers dropped so far (signals from an earlier capture). */
 uint64_t pprofd__thread_dump_stale_answers(void);
 
+/* In the child of fork (sampler/fork.h): forget a capture in flight. */
+void pprofd__thread_dump_fork_child(void);
+
 #endif

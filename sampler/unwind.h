@@ -62,7 +62,7 @@ int pprofd__unwind_by_rules(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t 
  * this thread's stack. Same conditions as pprofd__unwind_here(). */
 uintptr_t pprofd__unwind_learn(void);
 
-/* For the heap sampler's pthread_atfork handlers: before fork, wait until
+/* For the fork protocol (sampler/fork.h): before fork, wait until
  * no other thread is inside libunwind through pprofd__unwind_here() or
  * pprofd__unwind_learn(), and hold new walks back; after it (parent and
  * child), let them go. */

@@ -14,6 +14,7 @@
 
 #include "profile.pb-c.h"
 #include "sampler/base.h"
+#include "sampler/fork.h"
 #include "sampler/loader.h"
 #include "server/encode/profile.h"
 #include "server/symbolize/symbols.h"
@@ -457,8 +458,6 @@ static struct {
     int valid;
 } maps_cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static pthread_once_t maps_cache_once = PTHREAD_ONCE_INIT;
-
 /* A fork child must not inherit the lock held by a thread that is gone. */
 static void maps_cache_after_fork(void)
 {
@@ -467,7 +466,7 @@ static void maps_cache_after_fork(void)
 
 static void maps_cache_register(void)
 {
-    pthread_atfork(NULL, NULL, maps_cache_after_fork);
+    pprofd__fork_on_child(PPROFD_FORK_MAPPINGS, maps_cache_after_fork);
 }
 
 static void maps_cache_clear(void)
@@ -553,7 +552,8 @@ out:
 
 static void read_mappings(pprofd__profile *p)
 {
-    pthread_once(&maps_cache_once, maps_cache_register);
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, maps_cache_register);
     unsigned long long counters[2];
     pprofd__loader_counters(&counters[0], &counters[1]);
     struct timespec now;

@@ -52,6 +52,7 @@
 #include <zlib.h>
 
 #include "sampler/base.h"
+#include "sampler/fork.h"
 #include "sampler/loader.h"
 #include "server/symbolize/symbols.h"
 
@@ -113,7 +114,7 @@ static void child_after_fork(void)
 
 static void register_atfork(void)
 {
-    pthread_atfork(NULL, NULL, child_after_fork);
+    pprofd__fork_on_child(PPROFD_FORK_SYMBOLS, child_after_fork);
 }
 
 static void lock_symbols(void)
