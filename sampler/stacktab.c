@@ -6,6 +6,7 @@
  * arena, never correctness.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -13,7 +14,7 @@
 
 _Static_assert(sizeof(pprofd__stack) == 64, "an entry's header and counters fill one line");
 
-static uint64_t hash_stack(const uintptr_t *pcs, int depth)
+uint64_t pprofd__stack_hash(const uintptr_t *pcs, int depth)
 {
     uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)depth;
     for (int i = 0; i < depth; i++) {
@@ -89,7 +90,7 @@ pprofd__stack *pprofd__stacktab_intern(pprofd__stacktab *tab, const uintptr_t *p
 {
     if (!tab->slots)
         return NULL;
-    uint64_t hash = hash_stack(pcs, depth);
+    uint64_t hash = pprofd__stack_hash(pcs, depth);
     size_t mask = tab->nslots - 1;
     size_t i = (size_t)hash & mask;
     pprofd__stack *fresh = NULL;
@@ -144,4 +145,151 @@ size_t pprofd__stacktab_memory(const pprofd__stacktab *tab)
 {
     return atomic_load_explicit(&tab->arena_used, memory_order_relaxed) +
            tab->nslots * sizeof tab->slots[0];
+}
+
+/* ---- snapshots ---- */
+
+pprofd__stack_record *pprofd__stack_snapshot_push(pprofd__stack_snapshot *s)
+{
+    if (s->failed)
+        return NULL;
+    if (s->len == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 256;
+        pprofd__stack_record *r = realloc(s->recs, cap * sizeof *r);
+        if (!r) {
+            s->failed = 1;
+            return NULL;
+        }
+        s->recs = r;
+        s->cap = cap;
+    }
+    pprofd__stack_record *r = &s->recs[s->len++];
+    memset(r, 0, sizeof *r);
+    s->sorted = 0;
+    return r;
+}
+
+static int compare_keys(const pprofd__stack_record *x, const pprofd__stack_record *y)
+{
+    if (x->hash != y->hash)
+        return x->hash < y->hash ? -1 : 1;
+    if (x->tag != y->tag)
+        return x->tag < y->tag ? -1 : 1;
+    if (x->name != y->name) {
+        if (!x->name || !y->name)
+            return x->name ? 1 : -1;
+        int c = strcmp(x->name, y->name);
+        if (c)
+            return c;
+    }
+    if (x->depth != y->depth)
+        return x->depth < y->depth ? -1 : 1;
+    for (uint32_t i = 0; i < x->depth; i++)
+        if (x->pcs[i] != y->pcs[i])
+            return x->pcs[i] < y->pcs[i] ? -1 : 1;
+    return 0;
+}
+
+static int compare_records(const void *a, const void *b)
+{
+    return compare_keys(a, b);
+}
+
+void pprofd__stack_snapshot_sort(pprofd__stack_snapshot *s)
+{
+    if (s->len > 1)
+        qsort(s->recs, s->len, sizeof s->recs[0], compare_records);
+    size_t out = 0;
+    for (size_t i = 0; i < s->len; i++) {
+        if (out > 0 && compare_keys(&s->recs[out - 1], &s->recs[i]) == 0) {
+            for (int k = 0; k < PPROFD_STACK_COUNTERS; k++)
+                s->recs[out - 1].c[k] += s->recs[i].c[k];
+        } else {
+            s->recs[out++] = s->recs[i];
+        }
+    }
+    s->len = out;
+    s->sorted = 1;
+}
+
+static void snapshot_entry(pprofd__stack *st, void *arg)
+{
+    pprofd__stack_snapshot *s = arg;
+    int64_t c[PPROFD_STACK_COUNTERS];
+    int any = 0;
+    for (int k = 0; k < PPROFD_STACK_COUNTERS; k++)
+        any |= (c[k] = atomic_load_explicit(&st->counters[k], memory_order_relaxed)) != 0;
+    if (!any)
+        return;
+    pprofd__stack_record *r = pprofd__stack_snapshot_push(s);
+    if (!r)
+        return;
+    r->hash = st->hash;
+    r->pcs = st->pcs;
+    r->depth = st->depth;
+    r->stack = st;
+    memcpy(r->c, c, sizeof c);
+}
+
+int pprofd__stacktab_snapshot(pprofd__stacktab *tab, pprofd__stack_snapshot *s)
+{
+    memset(s, 0, sizeof *s);
+    if (tab && tab->slots)
+        pprofd__stacktab_foreach(tab, snapshot_entry, s);
+    if (s->failed) {
+        pprofd__stack_snapshot_free(s);
+        return -1;
+    }
+    /* Entries are unique keys already: the sort merges nothing. */
+    pprofd__stack_snapshot_sort(s);
+    return 0;
+}
+
+static int all_zero(const pprofd__stack_record *r)
+{
+    for (int k = 0; k < PPROFD_STACK_COUNTERS; k++)
+        if (r->c[k])
+            return 0;
+    return 1;
+}
+
+int pprofd__stack_snapshot_subtract(pprofd__stack_snapshot *after,
+                                    const pprofd__stack_snapshot *before)
+{
+    size_t room = after->len + before->len + 1;
+    pprofd__stack_record *out = malloc(room * sizeof *out);
+    if (!out)
+        return -1;
+    size_t n = 0, i = 0, j = 0;
+    while (i < before->len || j < after->len) {
+        int c = i == before->len  ? 1
+                : j == after->len ? -1
+                                  : compare_keys(&before->recs[i], &after->recs[j]);
+        pprofd__stack_record r;
+        if (c < 0) {
+            r = before->recs[i++];
+            for (int k = 0; k < PPROFD_STACK_COUNTERS; k++)
+                r.c[k] = -r.c[k];
+        } else if (c > 0) {
+            r = after->recs[j++];
+        } else {
+            r = after->recs[j++];
+            for (int k = 0; k < PPROFD_STACK_COUNTERS; k++)
+                r.c[k] -= before->recs[i].c[k];
+            i++;
+        }
+        if (!all_zero(&r))
+            out[n++] = r;
+    }
+    free(after->recs);
+    after->recs = out;
+    after->len = n;
+    after->cap = room;
+    return 0;
+}
+
+void pprofd__stack_snapshot_free(pprofd__stack_snapshot *s)
+{
+    free(s->recs);
+    memset(s, 0, sizeof *s);
 }

@@ -2,9 +2,10 @@
  * stacktab — a lock-free table that interns stacks and keeps counters per
  * stack.
  *
- * Memory is reserved with mmap at init and never freed; nothing here calls
- * malloc, takes a lock or makes a system call after init, so
- * pprofd__stacktab_intern() and the counters are async-signal-safe. Entries
+ * Memory is reserved with mmap at init and never freed; the table itself
+ * calls no malloc, takes no lock and makes no system call after init, so
+ * pprofd__stacktab_intern() and the counters are async-signal-safe (the
+ * snapshots below are not: they allocate). Entries
  * are never removed: a stack, once seen, stays (as Go's profile buckets do).
  * When the table or its arena is full the sample is dropped and counted in
  * `dropped`, never waited for.
@@ -12,6 +13,14 @@
  * Readers (the server) walk the table with pprofd__stacktab_foreach while
  * writers insert; an entry is published with a release store after it is
  * complete, so a reader sees either nothing or a whole entry.
+ *
+ * Deltas: every `seconds=` answer and every CPU profile window is the
+ * difference of two snapshots (pprofd__stacktab_snapshot, then
+ * pprofd__stack_snapshot_subtract). A snapshot is a sorted array of
+ * records, one per key; a key is a stack plus, where the owner needs it, a
+ * tag and a name (the thread profile's thread name, say), so snapshots of
+ * things that are not in a table (a thread dump) subtract the same way.
+ * Snapshots allocate: server threads only, O(N log N).
  */
 #ifndef PPROFD_STACKTAB_H
 #define PPROFD_STACKTAB_H
@@ -65,5 +74,51 @@ void pprofd__stacktab_set_limit(pprofd__stacktab *tab, size_t bytes);
 
 /* Bytes of arena in use plus the slot array, for reporting. */
 size_t pprofd__stacktab_memory(const pprofd__stacktab *tab);
+
+/* The hash the table keys stacks by. Async-signal-safe. */
+uint64_t pprofd__stack_hash(const uintptr_t *pcs, int depth);
+
+/* One key's counters, copied out of a table or built by the caller. The
+ * key is (hash, tag, name, depth, pcs). */
+typedef struct pprofd__stack_record {
+    uint64_t hash;               /* pprofd__stack_hash(pcs, depth) */
+    int64_t tag;                 /* the owner's part of the key; 0 when unused */
+    const char *name;            /* the owner's part of the key; NULL when unused */
+    const uintptr_t *pcs;        /* leaf first; not owned (a table entry's pcs live forever) */
+    uint32_t depth;
+    const pprofd__stack *stack;  /* the entry it was copied from, or NULL */
+    const char *note;            /* carried along, not part of the key; NULL when unused */
+    int64_t c[PPROFD_STACK_COUNTERS];
+} pprofd__stack_record;
+
+typedef struct pprofd__stack_snapshot {
+    pprofd__stack_record *recs;
+    size_t len, cap;
+    int failed; /* an allocation failed: the snapshot is incomplete */
+    int sorted;
+} pprofd__stack_snapshot;
+
+/* Every entry of tab with a nonzero counter, its counters read once each
+ * (relaxed: consistent per counter, not across the table), into a fresh
+ * sorted snapshot. Returns 0, or -1 out of memory (s is then empty). */
+int pprofd__stacktab_snapshot(pprofd__stacktab *tab, pprofd__stack_snapshot *s);
+
+/* A zeroed record at the end of s, for the caller to fill (the hash too:
+ * pprofd__stack_hash); NULL and s->failed set when out of memory. Then
+ * pprofd__stack_snapshot_sort. */
+pprofd__stack_record *pprofd__stack_snapshot_push(pprofd__stack_snapshot *s);
+
+/* Sort s by key and merge records with equal keys (counters summed; the
+ * first one's note kept). */
+void pprofd__stack_snapshot_sort(pprofd__stack_snapshot *s);
+
+/* after -= before, key by key, both sorted: keys only in before appear
+ * with their counters negated (a thread that went away), keys whose
+ * counters all come to zero go. Returns 0, or -1 out of memory (after is
+ * then unchanged). */
+int pprofd__stack_snapshot_subtract(pprofd__stack_snapshot *after,
+                                    const pprofd__stack_snapshot *before);
+
+void pprofd__stack_snapshot_free(pprofd__stack_snapshot *s);
 
 #endif

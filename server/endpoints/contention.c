@@ -13,7 +13,7 @@
  */
 #include <string.h>
 
-#include "server/http/http.h"
+#include "server/endpoints/endpoints.h"
 
 /* What an empty profile says about itself (go tool pprof shows comments). */
 #define NOT_RECORDED "pprofd does not record lock contention yet: this profile has no samples"

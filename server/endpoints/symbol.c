@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/http/http.h"
+#include "server/endpoints/endpoints.h"
 #include "server/text/strbuf.h"
 #include "server/symbolize/symbols.h"
 

@@ -1,5 +1,5 @@
 /*
- * handlers_threads — /debug/pprof/threads, /goroutine and /threadcreate.
+ * threads — /debug/pprof/threads, /goroutine and /threadcreate.
  *
  * threads (and goroutine, the same data under Go's name): one capture of
  * every thread (sampler/threaddump.h), aggregated by (thread name, stack):
@@ -22,106 +22,53 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sampler/stacktab.h"
 #include "sampler/threaddump.h"
 #include "sampler/threads.h"
+#include "server/endpoints/endpoints.h"
 #include "server/text/text.h"
 
-/* ---- entries: grouping and differences ---- */
-
-typedef struct entry_list {
-    pprofd__count_entry *items;
-    size_t n;
-} entry_list;
-
-static int compare_entry_keys(const void *a, const void *b)
-{
-    const pprofd__count_entry *x = a, *y = b;
-    if (x->no_answer_tid != y->no_answer_tid)
-        return x->no_answer_tid < y->no_answer_tid ? -1 : 1;
-    int c = strcmp(x->thread_name ? x->thread_name : "", y->thread_name ? y->thread_name : "");
-    if (c)
-        return c;
-    if (x->server != y->server)
-        return x->server - y->server;
-    if (x->depth != y->depth)
-        return x->depth - y->depth;
-    for (int i = 0; i < x->depth; i++)
-        if (x->pcs[i] != y->pcs[i])
-            return x->pcs[i] < y->pcs[i] ? -1 : 1;
-    return 0;
-}
+/* ---- grouping ---- */
 
 static int answered(const pprofd__thread_snapshot *t)
 {
     return t->outcome == PPROFD_DUMP_ANSWERED || t->outcome == PPROFD_DUMP_SELF;
 }
 
-/* One entry per distinct key, sorted by key. O(N log N). */
-static int group_threads(const pprofd__thread_dump *d, entry_list *out)
+/* One record per (thread name, pprofd's or not, stack), or per thread
+ * without an answer, counting its threads (text.h: count profiles).
+ * O(N log N). Records point into d, which must outlive them. */
+static int group_threads(const pprofd__thread_dump *d, pprofd__stack_snapshot *out)
 {
-    out->n = 0;
-    out->items = calloc((size_t)(d->count ? d->count : 1), sizeof *out->items);
-    if (!out->items)
-        return -1;
+    memset(out, 0, sizeof *out);
     for (int i = 0; i < d->count; i++) {
         const pprofd__thread_snapshot *t = &d->threads[i];
         if (t->outcome == PPROFD_DUMP_GONE)
             continue; /* exited before we asked: not a thread of this moment */
-        pprofd__count_entry *e = &out->items[out->n++];
-        e->count = 1;
-        e->pcs = t->pcs;
-        e->depth = t->depth;
-        e->thread_name = t->name;
-        e->server = t->server;
-        if (!answered(t)) {
-            e->no_answer_tid = t->tid;
-            e->no_answer_reason = pprofd__dump_outcome_text(t->outcome);
-        }
+        pprofd__stack_record *r = pprofd__stack_snapshot_push(out);
+        if (!r)
+            break;
+        r->c[0] = 1;
+        r->pcs = t->pcs;
+        r->depth = (uint32_t)t->depth;
+        r->hash = pprofd__stack_hash(t->pcs, t->depth);
+        r->name = t->name;
+        r->tag = pprofd__count_tag(answered(t) ? 0 : t->tid, t->server);
+        if (!answered(t))
+            r->note = pprofd__dump_outcome_text(t->outcome);
     }
-    qsort(out->items, out->n, sizeof *out->items, compare_entry_keys);
-    size_t w = 0;
-    for (size_t r = 0; r < out->n; r++) {
-        if (w > 0 && compare_entry_keys(&out->items[w - 1], &out->items[r]) == 0)
-            out->items[w - 1].count += out->items[r].count;
-        else
-            out->items[w++] = out->items[r];
-    }
-    out->n = w;
-    return 0;
-}
-
-/* after - before, over lists sorted by key; zero counts dropped. */
-static int subtract_entries(const entry_list *before, const entry_list *after, entry_list *out)
-{
-    out->n = 0;
-    out->items = calloc(before->n + after->n + 1, sizeof *out->items);
-    if (!out->items)
+    if (out->failed) {
+        pprofd__stack_snapshot_free(out);
         return -1;
-    size_t i = 0, j = 0;
-    while (i < before->n || j < after->n) {
-        int c = i == before->n  ? 1
-                : j == after->n ? -1
-                                : compare_entry_keys(&before->items[i], &after->items[j]);
-        pprofd__count_entry e;
-        if (c < 0) {
-            e = before->items[i++];
-            e.count = -e.count;
-        } else if (c > 0) {
-            e = after->items[j++];
-        } else {
-            e = after->items[j++];
-            e.count -= before->items[i++].count;
-        }
-        if (e.count != 0)
-            out->items[out->n++] = e;
     }
+    pprofd__stack_snapshot_sort(out);
     return 0;
 }
 
 /* ---- profiles ---- */
 
-static pprofd__profile *count_profile(const char *type, const entry_list *l, int64_t time_ns,
-                                      int64_t duration_ns)
+static pprofd__profile *count_profile(const char *type, const pprofd__stack_snapshot *l,
+                                      int64_t time_ns, int64_t duration_ns)
 {
     pprofd__profile *p = pprofd__profile_new();
     if (!p)
@@ -129,25 +76,25 @@ static pprofd__profile *count_profile(const char *type, const entry_list *l, int
     pprofd__profile_add_sample_type(p, type, "count");
     pprofd__profile_set_period(p, type, "count", 1);
     pprofd__profile_set_time(p, time_ns, duration_ns);
-    for (size_t i = 0; i < l->n; i++) {
-        const pprofd__count_entry *e = &l->items[i];
+    for (size_t i = 0; i < l->len; i++) {
+        const pprofd__stack_record *e = &l->recs[i];
+        pid_t no_answer_tid = pprofd__count_tag_tid(e->tag);
         pprofd__label labels[4];
         int nlabels = 0;
-        if (e->thread_name)
-            labels[nlabels++] = (pprofd__label){.key = "thread", .str = e->thread_name};
-        if (e->server)
+        if (e->name)
+            labels[nlabels++] = (pprofd__label){.key = "thread", .str = e->name};
+        if (pprofd__count_tag_server(e->tag))
             labels[nlabels++] = (pprofd__label){.key = "pprofd", .str = "server"};
-        if (e->no_answer_reason) {
-            labels[nlabels++] = (pprofd__label){.key = "tid", .num = e->no_answer_tid};
-            labels[nlabels++] = (pprofd__label){.key = "reason", .str = e->no_answer_reason};
+        if (e->note) {
+            labels[nlabels++] = (pprofd__label){.key = "tid", .num = no_answer_tid};
+            labels[nlabels++] = (pprofd__label){.key = "reason", .str = e->note};
             char comment[160];
-            snprintf(comment, sizeof comment, "thread %d \"%s\": %s: %s", (int)e->no_answer_tid,
-                     e->thread_name ? e->thread_name : "", PPROFD_NO_ANSWER_FRAME,
-                     e->no_answer_reason);
+            snprintf(comment, sizeof comment, "thread %d \"%s\": %s: %s", (int)no_answer_tid,
+                     e->name ? e->name : "", PPROFD_NO_ANSWER_FRAME, e->note);
             pprofd__profile_add_comment(p, comment);
         }
-        if (pprofd__profile_add_sample(p, e->no_answer_reason ? PPROFD_NO_ANSWER_FRAME : NULL,
-                                       e->pcs, e->depth, &e->count, labels, nlabels) < 0) {
+        if (pprofd__profile_add_sample(p, e->note ? PPROFD_NO_ANSWER_FRAME : NULL, e->pcs,
+                                       (int)e->depth, &e->c[0], labels, nlabels) < 0) {
             pprofd__profile_free(p);
             return NULL;
         }
@@ -195,11 +142,14 @@ static enum MHD_Result capture_failed(pprofd__request *req, int rc)
 /* The answer both count profiles end with: Go's debug=1 text, or the
  * `NAME/count` profile, attached as NAME, or NAME-delta for a window. */
 static enum MHD_Result respond_counts(pprofd__request *req, const char *name,
-                                      const count_params *cp, const entry_list *shown,
+                                      const count_params *cp, pprofd__stack_snapshot *shown,
                                       int64_t time_ns, int64_t duration_ns)
 {
-    if (cp->debug >= 1)
-        return pprofd__respond_count_text(req, name, shown->items, shown->n);
+    if (cp->debug >= 1) {
+        pprofd__strbuf b = {0};
+        pprofd__text_counts(&b, name, shown);
+        return pprofd__respond_strbuf(req, "text/plain; charset=utf-8", &b);
+    }
     pprofd__profile *p = count_profile(name, shown, time_ns, duration_ns);
     if (!p)
         return pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
@@ -218,8 +168,7 @@ static enum MHD_Result serve_threads(pprofd__request *req, const char *name)
         return result;
 
     pprofd__thread_dump before = {0}, now = {0};
-    entry_list grouped_before = {0}, grouped = {0}, delta = {0};
-    const entry_list *shown = &grouped;
+    pprofd__stack_snapshot grouped_before = {0}, grouped = {0};
     int rc;
 
     if (cp.seconds) {
@@ -238,28 +187,26 @@ static enum MHD_Result serve_threads(pprofd__request *req, const char *name)
         goto done;
     }
     if (cp.debug >= 2) {
-        result = pprofd__respond_thread_dump_text(req, &now);
+        pprofd__strbuf b = {0};
+        pprofd__text_thread_dump(&b, &now);
+        result = pprofd__respond_strbuf(req, "text/plain; charset=utf-8", &b);
         goto done;
     }
     if (group_threads(&now, &grouped) < 0)
         goto out_of_memory;
-    if (cp.seconds) {
-        if (group_threads(&before, &grouped_before) < 0 ||
-            subtract_entries(&grouped_before, &grouped, &delta) < 0)
-            goto out_of_memory;
-        shown = &delta;
-    }
+    if (cp.seconds && (group_threads(&before, &grouped_before) < 0 ||
+                       pprofd__stack_snapshot_subtract(&grouped, &grouped_before) < 0))
+        goto out_of_memory;
     /* debug=2 answered above: debug here is 0 or 1. */
-    result = respond_counts(req, name, &cp, shown, cp.seconds ? before.time_ns : now.time_ns,
+    result = respond_counts(req, name, &cp, &grouped, cp.seconds ? before.time_ns : now.time_ns,
                             cp.seconds ? now.time_ns - before.time_ns : 0);
     goto done;
 
 out_of_memory:
     result = pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 done:
-    free(delta.items);
-    free(grouped.items);
-    free(grouped_before.items);
+    pprofd__stack_snapshot_free(&grouped);
+    pprofd__stack_snapshot_free(&grouped_before);
     pprofd__thread_dump_free(&now);
     pprofd__thread_dump_free(&before);
     return result;
@@ -277,47 +224,6 @@ enum MHD_Result pprofd__handle_goroutine(pprofd__request *req)
 
 /* ---- threadcreate ---- */
 
-typedef struct create_snapshot {
-    pprofd__count_entry *items;
-    size_t n, cap;
-    int failed;
-} create_snapshot;
-
-static void collect_create_stack(pprofd__stack *st, void *arg)
-{
-    create_snapshot *s = arg;
-    int64_t count =
-        atomic_load_explicit(&st->counters[PPROFD_THREADCREATE_COUNT], memory_order_relaxed);
-    if (count == 0 || s->failed)
-        return;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        pprofd__count_entry *bigger = realloc(s->items, cap * sizeof *bigger);
-        if (!bigger) {
-            s->failed = 1;
-            return;
-        }
-        s->items = bigger;
-        s->cap = cap;
-    }
-    /* Entries never move or go away (stacktab.h): their pcs may be kept. */
-    s->items[s->n++] = (pprofd__count_entry){.count = count, .pcs = st->pcs,
-                                             .depth = (int)st->depth};
-}
-
-static int snapshot_creations(create_snapshot *s)
-{
-    memset(s, 0, sizeof *s);
-    pprofd__stacktab *tab = pprofd__threadcreate_stacks();
-    if (tab)
-        pprofd__stacktab_foreach(tab, collect_create_stack, s);
-    if (s->failed)
-        return -1;
-    /* Sorted by stack, so that two snapshots can be subtracted. */
-    qsort(s->items, s->n, sizeof *s->items, compare_entry_keys);
-    return 0;
-}
-
 enum MHD_Result pprofd__handle_threadcreate(pprofd__request *req)
 {
     enum MHD_Result result = MHD_NO;
@@ -325,13 +231,11 @@ enum MHD_Result pprofd__handle_threadcreate(pprofd__request *req)
     if (!parse_count_params(req, &cp, &result))
         return result;
 
-    create_snapshot before = {0}, now = {0};
-    entry_list delta = {0};
-    entry_list shown;
+    pprofd__stack_snapshot before = {0}, now = {0};
     int64_t started = pprofd__now_nanos();
 
     if (cp.seconds) {
-        if (snapshot_creations(&before) < 0)
+        if (pprofd__stacktab_snapshot(pprofd__threadcreate_stacks(), &before) < 0)
             goto out_of_memory;
         if (pprofd__wait(req, cp.seconds * 1000)) {
             result = pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
@@ -339,28 +243,33 @@ enum MHD_Result pprofd__handle_threadcreate(pprofd__request *req)
             goto done;
         }
     }
-    if (snapshot_creations(&now) < 0)
+    if (pprofd__stacktab_snapshot(pprofd__threadcreate_stacks(), &now) < 0)
         goto out_of_memory;
-    shown = (entry_list){now.items, now.n};
-    if (cp.seconds) {
-        if (subtract_entries(&(entry_list){before.items, before.n}, &shown, &delta) < 0)
-            goto out_of_memory;
-        shown = delta;
-    }
-    result = respond_counts(req, "threadcreate", &cp, &shown, started,
+    if (cp.seconds && pprofd__stack_snapshot_subtract(&now, &before) < 0)
+        goto out_of_memory;
+    result = respond_counts(req, "threadcreate", &cp, &now, started,
                             cp.seconds ? pprofd__now_nanos() - started : 0);
     goto done;
 
 out_of_memory:
     result = pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 done:
-    free(delta.items);
-    free(now.items);
-    free(before.items);
+    pprofd__stack_snapshot_free(&now);
+    pprofd__stack_snapshot_free(&before);
     return result;
 }
 
 long pprofd__count_threadcreate(void)
 {
     return pprofd__threadcreate_total();
+}
+
+long pprofd__count_threads(void)
+{
+    pid_t *tids = NULL;
+    int n = 0;
+    if (pprofd__threads_list_tasks(&tids, &n) < 0)
+        return 0;
+    free(tids);
+    return n;
 }

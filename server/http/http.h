@@ -1,5 +1,7 @@
 /*
- * server — internals shared by http.c, handlers.c and text.c.
+ * http — the server's transport: its state (server.c starts and stops it),
+ * one request's state and the calls every endpoint answers with
+ * (request.c). Server threads only.
  *
  * Threading: libmicrohttpd runs a small pool of epoll threads that answer
  * quick requests inline. A request that may take long (a CPU profile, any
@@ -9,8 +11,8 @@
  * pprofd__respond_* either queues the response or, on a worker, keeps it
  * until the connection is resumed.
  */
-#ifndef PPROFD_SERVER_H
-#define PPROFD_SERVER_H
+#ifndef PPROFD_HTTP_H
+#define PPROFD_HTTP_H
 
 #include <microhttpd.h>
 #include <stdatomic.h>
@@ -19,7 +21,6 @@
 #include <sys/types.h>
 
 #include "pprofd.h"
-#include "sampler/heap.h"
 #include "server/http/mhd.h" /* MHD_foo() calls go through the table it loads */
 #include "server/encode/profile.h"
 
@@ -53,26 +54,6 @@ typedef struct pprofd__request {
     struct MHD_Response *deferred_response; /* NULL + answered: close */
 } pprofd__request;
 
-typedef enum MHD_Result (*pprofd__handler)(pprofd__request *req);
-
-typedef struct pprofd__endpoint {
-    const char *name;
-    const char *description;
-    pprofd__handler handle;
-    long (*count)(void);  /* for the index page; NULL: no count */
-    int allow_post;
-} pprofd__endpoint;
-
-/* Every endpoint, in index order; ends with a zeroed entry. */
-extern const pprofd__endpoint pprofd__endpoints[];
-const pprofd__endpoint *pprofd__endpoint_find(const char *name);
-
-/* mutex and block (handlers_contention.c): valid, empty until contention
- * profiling exists; the count for the index page is 0. */
-enum MHD_Result pprofd__handle_mutex(pprofd__request *req);
-enum MHD_Result pprofd__handle_block(pprofd__request *req);
-long pprofd__count_contention(void);
-
 /* Responses. Each queues a response and returns MHD's result. */
 enum MHD_Result pprofd__respond_error(pprofd__request *req, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -101,28 +82,16 @@ int pprofd__query_seconds(pprofd__request *req, long *out, enum MHD_Result *resu
  * stopping or the client hung up. */
 int pprofd__wait(pprofd__request *req, long ms);
 
-/* Index page (text.c). */
-enum MHD_Result pprofd__handle_index(pprofd__request *req);
-
-/* pprof's remote symbolization, GET and POST (handlers_symbol.c). */
-enum MHD_Result pprofd__handle_symbol(pprofd__request *req);
-
-/* One heap stack's counters (sampler/heap.h order), as copied by a
- * request. */
-typedef struct pprofd__heap_record {
-    const struct pprofd__stack *stack;
-    int64_t c[PPROFD_HEAP_COUNTERS];
-} pprofd__heap_record;
-struct pprofd__heap_stats;
-
-/* /heap?debug=1 (text.c): the legacy text heap profile of recs (sorted
- * here, in place), estimated counts under gperftools' "@ heapprofile"
- * header, which tells readers there is nothing to unsample. */
-enum MHD_Result pprofd__respond_heap_text(pprofd__request *req, pprofd__heap_record *recs,
-                                          size_t n, long rate,
-                                          const struct pprofd__heap_stats *stats);
-
 /* Time now in nanoseconds since the epoch. */
 long long pprofd__now_nanos(void);
+
+/* libmicrohttpd's request and completion callbacks (request.c), for the
+ * daemon server.c starts; cls is the pprofd_server. */
+enum MHD_Result pprofd__on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                   const char *method, const char *version,
+                                   const char *upload_data, size_t *upload_data_size,
+                                   void **con_cls);
+void pprofd__on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                          enum MHD_RequestTerminationCode toe);
 
 #endif

@@ -1,21 +1,17 @@
 /*
- * http — libmicrohttpd set-up, routing and limits, and the public
- * start/stop API.
+ * request — one request's way through the server: libmicrohttpd's
+ * callbacks, routing, the worker a long request moves to, responses and
+ * strict query parameters. The server's start and stop are server.c's.
  *
- * The listening socket is ours (so a taken port is reported with its
- * errno). libmicrohttpd serves it with a pool of epoll threads: under many
- * concurrent keep-alive clients (hey's 50) a thread per connection spends
- * the machine on context switches. Long requests leave the pool: the
- * connection is suspended, a detached worker thread runs the handler, and
- * the response is queued when the worker resumes the connection (the
- * pattern libmicrohttpd documents for suspend/resume).
+ * Long requests leave libmicrohttpd's pool: the connection is suspended, a
+ * detached worker thread runs the handler, and the response is queued when
+ * the worker resumes the connection (the pattern libmicrohttpd documents
+ * for suspend/resume).
  *
  * Routing: only /debug/pprof/<name>; GET and HEAD everywhere, POST where an
  * endpoint allows it (symbol); 405 otherwise.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -26,18 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sampler/config.h"
-#include "sampler/heap.h"
-#include "sampler/threads.h"
+#include "server/endpoints/endpoints.h"
 #include "server/http/http.h"
 #include "server/text/strbuf.h"
 
 #define PREFIX "/debug/pprof/"
 #define MAX_BODY (1u << 20)
-#define MAX_CONNECTIONS 256
-#define POOL_THREADS 2
-#define IDLE_TIMEOUT_SECONDS 60
-#define DEFAULT_ADDR "127.0.0.1:1234"
 
 long long pprofd__now_nanos(void)
 {
@@ -356,7 +346,7 @@ static enum MHD_Result dispatch(pprofd__request *req, const char *url)
     return ep ? ep->handle(req) : pprofd__handle_index(req);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+enum MHD_Result pprofd__on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -395,8 +385,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return dispatch(req, url);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
+void pprofd__on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                          enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
     (void)conn;
@@ -409,181 +399,4 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(req);
         *con_cls = NULL;
     }
-}
-
-/* "host:port", ":port", "port", "[v6]:port" -> a listening socket. */
-static int open_listener(const char *addr, char *shown, size_t shown_size, char *err,
-                         size_t err_size)
-{
-    char host[256] = "127.0.0.1", port[264];
-    const char *colon = strrchr(addr, ':');
-    if (!colon) {
-        snprintf(port, sizeof port, "%s", addr);
-    } else {
-        size_t hl = (size_t)(colon - addr);
-        if (hl >= sizeof host) {
-            snprintf(err, err_size, "host name too long");
-            return -1;
-        }
-        if (hl > 0) {
-            memcpy(host, addr, hl);
-            host[hl] = 0;
-            if (host[0] == '[' && host[hl - 1] == ']') {
-                memmove(host, host + 1, hl - 2);
-                host[hl - 2] = 0;
-            }
-        }
-        snprintf(port, sizeof port, "%s", colon + 1);
-    }
-    int digits = port[0] != 0;
-    for (const char *c = port; *c; c++)
-        digits = digits && *c >= '0' && *c <= '9';
-    if (!digits || atol(port) > 65535) {
-        snprintf(err, err_size, "bad port in \"%s\" (want host:port, :port or port)", addr);
-        return -1;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res;
-    int gai = getaddrinfo(host, port, &hints, &res);
-    if (gai != 0) {
-        snprintf(err, err_size, "cannot resolve \"%s\": %s", host, gai_strerror(gai));
-        return -1;
-    }
-    int fd = -1, saved = 0;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            saved = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0)
-            break;
-        saved = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        snprintf(err, err_size, "cannot listen on %s:%s: %s", host, port, strerror(saved));
-        return -1;
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    char numeric[64] = "";
-    int bound_port = 0;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &in->sin_addr, numeric, sizeof numeric);
-            bound_port = ntohs(in->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &in6->sin6_addr, numeric, sizeof numeric);
-            bound_port = ntohs(in6->sin6_port);
-        }
-    }
-    snprintf(shown, shown_size, "%s:%d", numeric, bound_port);
-    return fd;
-}
-
-PPROFD_API pprofd_server *pprofd_start(const pprofd_options *opts)
-{
-    /* libmicrohttpd is loaded now, not with libpprofd (server/mhd.h). */
-    char err[512];
-    if (pprofd__mhd_load(err, sizeof err) < 0) {
-        fprintf(stderr, "pprofd: %s\n", err);
-        return NULL;
-    }
-    pprofd_options o = {0};
-    if (opts)
-        o = *opts;
-    const pprofd__settings *config = pprofd__config();
-    const char *addr = o.addr ? o.addr : config->addr;
-    if (!addr || !*addr)
-        addr = DEFAULT_ADDR;
-
-    pprofd_server *s = calloc(1, sizeof *s);
-    if (!s) {
-        fprintf(stderr, "pprofd: out of memory\n");
-        return NULL;
-    }
-    s->listen_fd = -1;
-    s->pid = getpid();
-    s->cpu_hz = o.cpu_hz <= 0 ? config->cpu_hz : o.cpu_hz <= 1000 ? o.cpu_hz : PPROFD_DEFAULT_CPU_HZ;
-    s->max_seconds = o.max_seconds > 0 ? o.max_seconds : config->max_seconds;
-    if (o.mem_rate != 0)
-        pprofd__heap_set_rate(o.mem_rate < 0 ? 0 : o.mem_rate);
-    s->mem_rate = pprofd__heap_rate();
-    if (o.mem_cap != 0)
-        pprofd__heap_set_memory_cap(o.mem_cap); /* else $PPROFD_MEM_CAP (config.h) */
-
-    s->listen_fd = open_listener(addr, s->addr, sizeof s->addr, err, sizeof err);
-    if (s->listen_fd < 0) {
-        fprintf(stderr, "pprofd: %s\n", err);
-        goto fail;
-    }
-    const char *colon = strrchr(s->addr, ':');
-    s->port = colon ? atoi(colon + 1) : 0;
-    /* Asked for any free port: say which one, or nobody can connect. */
-    const char *asked = strrchr(addr, ':');
-    if (strcmp(asked ? asked + 1 : addr, "0") == 0)
-        fprintf(stderr, "pprofd: listening on %s\n", s->addr);
-
-    /* The listener and the connection threads it starts are ours: mark
-     * them so thread dumps can say so. */
-    pprofd__threads_mark_server(1);
-    s->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC,
-        0, NULL, NULL, on_request, s,
-        MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)POOL_THREADS,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_SECONDS,
-        MHD_OPTION_END);
-    pprofd__threads_mark_server(0);
-    if (!s->daemon) {
-        fprintf(stderr, "pprofd: cannot start the HTTP server on %s\n", s->addr);
-        goto fail;
-    }
-    return s;
-fail:
-    if (s->listen_fd >= 0)
-        close(s->listen_fd);
-    free(s);
-    return NULL;
-}
-
-PPROFD_API int pprofd_port(const pprofd_server *s)
-{
-    return s ? s->port : -1;
-}
-
-PPROFD_API void pprofd_stop(pprofd_server *s)
-{
-    if (!s)
-        return;
-    if (getpid() != s->pid) {
-        /* A forked child: the server's threads are not here; only the
-         * descriptor was inherited. */
-        close(s->listen_fd);
-        return;
-    }
-    atomic_store(&s->stopping, 1);
-    /* libmicrohttpd must not be stopped with connections suspended: let the
-     * workers see `stopping` (pprofd__wait polls it every 100 ms) and
-     * resume theirs first. */
-    while (atomic_load(&s->workers) > 0) {
-        struct timespec ts = {0, 5 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    /* Quiesce first: it hands the listening socket back, so it is closed
-     * exactly once, by us. */
-    int fd = MHD_quiesce_daemon(s->daemon);
-    MHD_stop_daemon(s->daemon);
-    close(fd >= 0 ? fd : s->listen_fd);
-    free(s);
 }

@@ -1,50 +1,78 @@
 /*
- * dump — the threads, goroutine and threadcreate endpoints
- * (handlers_threads.c) and their text forms (dump.c): debug=1, one block per
- * distinct stack with its count, as Go's count profiles print; debug=2, every
- * thread with its tid, name, state, CPU time and frames, as Go's goroutine
- * dump. Server threads only.
+ * text — every human-readable answer: the index page (index.c), the
+ * debug=1 forms (heap.c for heap and allocs, threads.c for the count
+ * profiles) and the debug=2 thread dump (threads.c). Each writer appends to
+ * a strbuf and knows nothing of HTTP: the endpoint answers what was
+ * written (pprofd__respond_strbuf), so writers can be tested and fuzzed on
+ * their own. Server threads only; frames are named through the shared
+ * symbolizer (server/symbolize), which takes its own lock per address.
  */
-#ifndef PPROFD_DUMP_H
-#define PPROFD_DUMP_H
+#ifndef PPROFD_TEXT_H
+#define PPROFD_TEXT_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "sampler/heap.h"
+#include "sampler/stacktab.h"
 #include "sampler/threaddump.h"
-#include "server/http/http.h"
+#include "server/text/strbuf.h"
 
 /* Synthetic leaf frame of a thread that gave no stack. */
 #define PPROFD_NO_ANSWER_FRAME "[no answer]"
 
-/* One sample of a count profile (threads, goroutine, threadcreate): a
- * stack, or a thread without one, and how many. */
-typedef struct pprofd__count_entry {
-    int64_t count;
-    const uintptr_t *pcs; /* leaf first; not owned */
-    int depth;
-    const char *thread_name; /* label "thread", or NULL */
-    int server;              /* label "pprofd" = "server" */
-    /* Threads without an answer are never merged: they carry their tid
-     * and why (labels "tid" and "reason"), under PPROFD_NO_ANSWER_FRAME. */
-    pid_t no_answer_tid;
-    const char *no_answer_reason;
-} pprofd__count_entry;
+/*
+ * Count profiles (threads, goroutine, threadcreate) are snapshots
+ * (sampler/stacktab.h) whose records mean: c[0] the count; name the thread
+ * name (label "thread"), or NULL; note, for a thread that gave no stack,
+ * why (it then sits under PPROFD_NO_ANSWER_FRAME with labels "tid" and
+ * "reason"); tag, which keeps threads without an answer apart and pprofd's
+ * own threads apart from the host's, made by pprofd__count_tag.
+ */
+static inline int64_t pprofd__count_tag(pid_t no_answer_tid, int server)
+{
+    return (int64_t)no_answer_tid * 2 + (server ? 1 : 0);
+}
+static inline pid_t pprofd__count_tag_tid(int64_t tag)
+{
+    return (pid_t)(tag / 2);
+}
+static inline int pprofd__count_tag_server(int64_t tag)
+{
+    return (int)(tag & 1);
+}
 
-/* debug=1: "<name> profile: total N", then one block per entry, biggest
- * count first, frames symbolized with function and file:line. */
-enum MHD_Result pprofd__respond_count_text(pprofd__request *req, const char *name,
-                                           pprofd__count_entry *entries, size_t n);
+/* debug=1 of a count profile: "<name> profile: total N", then one block
+ * per record, biggest count first (s is reordered), frames with function
+ * and file:line. */
+void pprofd__text_counts(pprofd__strbuf *b, const char *name, pprofd__stack_snapshot *s);
 
-/* debug=2: every thread of the dump. */
-enum MHD_Result pprofd__respond_thread_dump_text(pprofd__request *req,
-                                                 const pprofd__thread_dump *dump);
+/* debug=2: every thread of the dump: tid, name, state, CPU time, frames. */
+void pprofd__text_thread_dump(pprofd__strbuf *b, const pprofd__thread_dump *dump);
 
-/* Endpoints (handlers_threads.c), for the table in handlers.c. */
-enum MHD_Result pprofd__handle_threads(pprofd__request *req);
-enum MHD_Result pprofd__handle_goroutine(pprofd__request *req);
-enum MHD_Result pprofd__handle_threadcreate(pprofd__request *req);
-long pprofd__count_threadcreate(void);
+/* heap and allocs, debug=1: the legacy text heap profile of the heap
+ * snapshot s (records reordered), estimated counts under gperftools'
+ * "@ heapprofile" header, which tells readers there is nothing to unsample. */
+void pprofd__text_heap(pprofd__strbuf *b, pprofd__stack_snapshot *s, long rate,
+                       const pprofd__heap_stats *stats);
+
+/* The index page. */
+typedef struct pprofd__index_row {
+    const char *name, *description;
+    int has_count;
+    long count;
+    int has_text; /* a debug=1 form exists: link to it */
+} pprofd__index_row;
+
+typedef struct pprofd__index_view {
+    const pprofd__index_row *rows;
+    size_t nrows;
+    long heap_rate;
+    pprofd__heap_stats heap;
+    size_t symbol_memory;
+} pprofd__index_view;
+
+void pprofd__text_index(pprofd__strbuf *b, const pprofd__index_view *v);
 
 #endif

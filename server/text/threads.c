@@ -1,16 +1,13 @@
 /*
- * dump — text forms of the count profiles (debug=1) and the full thread
- * dump (debug=2). See dump.h. Server threads only; every frame goes through
- * the shared symbolizer (symbols.h), which takes its own lock per address.
+ * text/threads — debug=1 of the count profiles (threads, goroutine,
+ * threadcreate: one block per distinct stack with its count, as Go's count
+ * profiles print) and debug=2 of threads (every thread with its tid, name,
+ * state, CPU time and frames, as Go's goroutine dump). See text.h.
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
-#include "server/text/text.h"
-#include "server/text/strbuf.h"
 #include "server/symbolize/symbols.h"
+#include "server/text/text.h"
 
 /* A JSON-ish string for labels and names: names come from the host and may
  * hold quotes or control bytes. */
@@ -49,51 +46,52 @@ static void print_count_frame(uintptr_t pc, const pprofd__frame *frames, int n, 
 
 static int by_count_descending(const void *a, const void *b)
 {
-    const pprofd__count_entry *x = a, *y = b;
-    return x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
+    const pprofd__stack_record *x = a, *y = b;
+    return x->c[0] < y->c[0] ? 1 : x->c[0] > y->c[0] ? -1 : 0;
 }
 
-enum MHD_Result pprofd__respond_count_text(pprofd__request *req, const char *name,
-                                           pprofd__count_entry *entries, size_t n)
+void pprofd__text_counts(pprofd__strbuf *b, const char *name, pprofd__stack_snapshot *s)
 {
-    pprofd__strbuf b = {0};
     int64_t total = 0;
-    for (size_t i = 0; i < n; i++)
-        total += entries[i].count;
-    qsort(entries, n, sizeof *entries, by_count_descending);
-    pprofd__strbuf_printf(&b, "%s profile: total %lld\n", name, (long long)total);
-    for (size_t i = 0; i < n && !b.failed; i++) {
-        const pprofd__count_entry *e = &entries[i];
-        pprofd__strbuf_printf(&b, "%lld @", (long long)e->count);
-        for (int j = 0; j < e->depth; j++)
-            pprofd__strbuf_printf(&b, " %#lx", (unsigned long)e->pcs[j]);
-        pprofd__strbuf_printf(&b, "\n");
-        if (e->thread_name || e->server || e->no_answer_reason) {
+    for (size_t i = 0; i < s->len; i++)
+        total += s->recs[i].c[0];
+    if (s->len > 1)
+        qsort(s->recs, s->len, sizeof *s->recs, by_count_descending);
+    s->sorted = 0;
+    pprofd__strbuf_printf(b, "%s profile: total %lld\n", name, (long long)total);
+    for (size_t i = 0; i < s->len && !b->failed; i++) {
+        const pprofd__stack_record *e = &s->recs[i];
+        int server = pprofd__count_tag_server(e->tag);
+        pid_t no_answer_tid = pprofd__count_tag_tid(e->tag);
+        pprofd__strbuf_printf(b, "%lld @", (long long)e->c[0]);
+        for (uint32_t j = 0; j < e->depth; j++)
+            pprofd__strbuf_printf(b, " %#lx", (unsigned long)e->pcs[j]);
+        pprofd__strbuf_printf(b, "\n");
+        if (e->name || server || e->note) {
             const char *sep = "";
-            pprofd__strbuf_printf(&b, "# labels: {");
-            if (e->thread_name) {
-                pprofd__strbuf_printf(&b, "\"thread\":");
-                tb_quoted(&b, e->thread_name);
+            pprofd__strbuf_printf(b, "# labels: {");
+            if (e->name) {
+                pprofd__strbuf_printf(b, "\"thread\":");
+                tb_quoted(b, e->name);
                 sep = ", ";
             }
-            if (e->server) {
-                pprofd__strbuf_printf(&b, "%s\"pprofd\":\"server\"", sep);
+            if (server) {
+                pprofd__strbuf_printf(b, "%s\"pprofd\":\"server\"", sep);
                 sep = ", ";
             }
-            if (e->no_answer_reason) {
-                pprofd__strbuf_printf(&b, "%s\"tid\":%d, \"reason\":", sep, (int)e->no_answer_tid);
-                tb_quoted(&b, e->no_answer_reason);
+            if (e->note) {
+                pprofd__strbuf_printf(b, "%s\"tid\":%d, \"reason\":", sep, (int)no_answer_tid);
+                tb_quoted(b, e->note);
             }
-            pprofd__strbuf_printf(&b, "}\n");
+            pprofd__strbuf_printf(b, "}\n");
         }
-        if (e->no_answer_reason)
-            pprofd__strbuf_printf(&b, "#\t%s\tthread %d: %s\n", PPROFD_NO_ANSWER_FRAME,
-                      (int)e->no_answer_tid, e->no_answer_reason);
-        for (int j = 0; j < e->depth; j++)
-            pprofd__symbolize(e->pcs[j], print_count_frame, &b);
-        pprofd__strbuf_printf(&b, "\n");
+        if (e->note)
+            pprofd__strbuf_printf(b, "#\t%s\tthread %d: %s\n", PPROFD_NO_ANSWER_FRAME,
+                      (int)no_answer_tid, e->note);
+        for (uint32_t j = 0; j < e->depth; j++)
+            pprofd__symbolize(e->pcs[j], print_count_frame, b);
+        pprofd__strbuf_printf(b, "\n");
     }
-    return pprofd__respond_strbuf(req, "text/plain; charset=utf-8", &b);
 }
 
 /* ---- debug=2 ---- */
@@ -132,30 +130,27 @@ static void print_dump_frame(uintptr_t pc, const pprofd__frame *frames, int n, v
     }
 }
 
-enum MHD_Result pprofd__respond_thread_dump_text(pprofd__request *req,
-                                                 const pprofd__thread_dump *dump)
+void pprofd__text_thread_dump(pprofd__strbuf *b, const pprofd__thread_dump *dump)
 {
-    pprofd__strbuf b = {0};
     int silent = 0;
     for (int i = 0; i < dump->count; i++) {
         pprofd__dump_outcome o = dump->threads[i].outcome;
         silent += o != PPROFD_DUMP_ANSWERED && o != PPROFD_DUMP_SELF;
     }
-    pprofd__strbuf_printf(&b, "thread dump: %d threads, %d without an answer, captured in %.3f ms "
+    pprofd__strbuf_printf(b, "thread dump: %d threads, %d without an answer, captured in %.3f ms "
                   "(signal %d)\n\n",
               dump->count, silent, (double)dump->elapsed_ns / 1e6, dump->signal);
-    for (int i = 0; i < dump->count && !b.failed; i++) {
+    for (int i = 0; i < dump->count && !b->failed; i++) {
         const pprofd__thread_snapshot *t = &dump->threads[i];
-        pprofd__strbuf_printf(&b, "thread %d ", (int)t->tid);
-        tb_quoted(&b, t->name);
-        pprofd__strbuf_printf(&b, "%s [%s, user %.2fs, system %.2fs]:\n", t->server ? " (pprofd server)" : "",
+        pprofd__strbuf_printf(b, "thread %d ", (int)t->tid);
+        tb_quoted(b, t->name);
+        pprofd__strbuf_printf(b, "%s [%s, user %.2fs, system %.2fs]:\n", t->server ? " (pprofd server)" : "",
                   state_name(t->state), (double)t->user_ns / 1e9, (double)t->system_ns / 1e9);
         if (t->outcome != PPROFD_DUMP_ANSWERED && t->outcome != PPROFD_DUMP_SELF)
-            pprofd__strbuf_printf(&b, "%s: %s\n", PPROFD_NO_ANSWER_FRAME,
+            pprofd__strbuf_printf(b, "%s: %s\n", PPROFD_NO_ANSWER_FRAME,
                       pprofd__dump_outcome_text(t->outcome));
         for (int j = 0; j < t->depth; j++)
-            pprofd__symbolize(t->pcs[j], print_dump_frame, &b);
-        pprofd__strbuf_printf(&b, "\n");
+            pprofd__symbolize(t->pcs[j], print_dump_frame, b);
+        pprofd__strbuf_printf(b, "\n");
     }
-    return pprofd__respond_strbuf(req, "text/plain; charset=utf-8", &b);
 }
