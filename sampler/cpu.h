@@ -1,6 +1,7 @@
 /*
  * cpu — the CPU profiler's sampler: SIGPROF, per-thread CPU timers, and the
- * table the samples are counted in.
+ * table the samples are counted in (cpu_timer.c), and the windows readers
+ * open on it (cpu_window.c).
  *
  * Every thread gets a POSIX timer on its own CPU-time clock whose signal is
  * directed at that thread (timer_create + SIGEV_THREAD_ID), so a thread is
@@ -28,9 +29,9 @@
  * when the table is full the sample is dropped and counted as lost. It
  * touches nothing else of ours but initial-exec TLS and atomics.
  *
- * Environment (read when the first reader arms): PPROFD_CPU_TIMER=setitimer
- * forces the process-wide fallback; PPROFD_CPU_STACKS caps the distinct
- * stacks the table holds (default 32768), mostly for tests.
+ * Settings (sampler/config.h): PPROFD_CPU_TIMER=setitimer forces the
+ * process-wide fallback; PPROFD_CPU_STACKS caps the distinct stacks the
+ * table holds (default 32768), mostly for tests.
  *
  * Limits: a thread's timer fires only at a scheduler tick while it runs,
  * so threads that live less than a tick (4 ms at HZ=250) are under-sampled,
@@ -39,9 +40,13 @@
  * profiler. Once installed, our handler stays: a signal still pending from
  * a deleted timer must never meet SIG_DFL, which would kill the process.
  *
- * Locks: one mutex, the sampler's state lock, taken by readers and by the
- * thread start/exit hooks (normal context), never by the signal handler. It
- * is a leaf: nothing else is locked while it is held.
+ * Locks: two mutexes, normal context only, never taken by the signal
+ * handler. The window lock (cpu_window.c: readers and their rate) comes
+ * first; the timers' state lock (cpu_timer.c: the timer list), taken by
+ * the windows and by the thread start/exit hooks, second. Nothing else is
+ * locked while either is held, but the state lock's holder may allocate,
+ * and so take a heap shard lock (sampler/heap.h): shard locks come after.
+ * docs/design.md has the whole order.
  */
 #ifndef PPROFD_CPU_H
 #define PPROFD_CPU_H

@@ -1,14 +1,15 @@
 /*
- * cpu — the CPU profiler's timers, signal handler and sample table. See
- * cpu.h for the contract, what runs in signal context and the lock order.
+ * cpu_timer — the CPU profiler's timers, signal handler and sample table.
+ * See cpu.h for the contract, what runs in signal context and the lock
+ * order; cpu_window.c holds the readers' windows.
  *
  * Data flows one way: timer -> SIGPROF handler -> unwind -> count in the
  * stack table (lock-free) -> readers diff the counters (server threads).
  *
  * Shared state and who writes it:
- *   state_lock guards readers, rate, mechanism, per_thread_armed and the
- *   timer list; it is taken in normal context only (readers, thread hooks,
- *   fork handlers). The handler reads only `collecting`, `tick_code`,
+ *   state_lock guards the mechanism, per_thread_armed and the timer list;
+ *   it is taken in normal context only (the windows, thread hooks, fork
+ *   steps). The handler reads only `collecting`, `tick_code`,
  *   `period_nanos`, the table and the statistics counters, all atomics or
  *   written while `collecting` is 0 and no handler runs.
  */
@@ -28,6 +29,7 @@
 #include "sampler/base.h"
 #include "sampler/config.h"
 #include "sampler/cpu.h"
+#include "sampler/cpu_timer.h"
 #include "sampler/fork.h"
 #include "sampler/stacktab.h"
 #include "sampler/threads.h"
@@ -37,10 +39,6 @@
  * more than a profile window sees; beyond that samples are lost, counted. */
 #define STACK_SLOTS (1u << 15)
 #define STACK_ARENA (16u << 20)
-
-/* Counters of each stack in the table. */
-#define COUNT_SAMPLES 0
-#define COUNT_NANOS 1
 
 /* Bounds the weight one signal may carry (1 + timer overruns). */
 #define MAX_OVERRUN 1000
@@ -55,21 +53,8 @@ typedef struct thread_timer {
     timer_t timer;
 } thread_timer;
 
-struct pprofd__cpu_reader {
-    /* Counters of every stack at the window's start, sorted by stack. */
-    struct start_count {
-        const pprofd__stack *stack;
-        int64_t samples, nanos;
-    } *start;
-    size_t nstart;
-    int64_t lost0, fp0, dwarf0, leaf0;
-    int failures0;
-};
-
 /* ---- state under state_lock ---- */
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
-static int readers;
-static int rate_hz;
 static mechanism armed_mechanism;
 static thread_timer timers[PPROFD_MAX_THREADS];
 static _Atomic int ntimers;             /* written under state_lock */
@@ -126,8 +111,8 @@ static void record_sample(const siginfo_t *info, const void *ucontext)
         return;
     }
     int64_t period = atomic_load_explicit(&period_nanos, memory_order_relaxed);
-    atomic_fetch_add_explicit(&st->counters[COUNT_SAMPLES], weight, memory_order_relaxed);
-    atomic_fetch_add_explicit(&st->counters[COUNT_NANOS], weight * period, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->counters[PPROFD_CPU_SAMPLES], weight, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->counters[PPROFD_CPU_NANOS], weight * period, memory_order_relaxed);
 }
 
 /* The SIGPROF handler. Async-signal-safe; errno preserved. Entry and exit
@@ -564,182 +549,63 @@ static void disarm(void)
     release_table();
 }
 
-/* ---- readers (normal context) ---- */
+/* ---- for the profile windows (cpu_window.c), normal context ---- */
 
-static int compare_start(const void *a, const void *b)
+int pprofd__cpu_timer_start(int hz, char *why, size_t why_size)
 {
-    uintptr_t x = (uintptr_t)((const struct start_count *)a)->stack;
-    uintptr_t y = (uintptr_t)((const struct start_count *)b)->stack;
-    return (x > y) - (x < y);
-}
-
-typedef struct snapshot_walk {
-    pprofd__cpu_reader *r;
-    size_t cap;
-    int failed;
-} snapshot_walk;
-
-static void snapshot_stack(pprofd__stack *st, void *arg)
-{
-    snapshot_walk *w = arg;
-    if (w->failed)
-        return;
-    int64_t samples = atomic_load_explicit(&st->counters[COUNT_SAMPLES], memory_order_relaxed);
-    if (samples == 0)
-        return;
-    if (w->r->nstart == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 1024;
-        struct start_count *s = realloc(w->r->start, cap * sizeof *s);
-        if (!s) {
-            w->failed = 1;
-            return;
-        }
-        w->r->start = s;
-        w->cap = cap;
-    }
-    w->r->start[w->r->nstart++] = (struct start_count){
-        st, samples, atomic_load_explicit(&st->counters[COUNT_NANOS], memory_order_relaxed)};
-}
-
-static int take_snapshot(pprofd__cpu_reader *r)
-{
-    snapshot_walk w = {.r = r};
-    r->lost0 = atomic_load(&lost_samples);
-    r->fp0 = atomic_load(&fp_stacks);
-    r->dwarf0 = atomic_load(&dwarf_stacks);
-    r->leaf0 = atomic_load(&leaf_stacks);
-    r->failures0 = atomic_load(&timer_failures);
-    pprofd__stacktab_foreach(&stacks, snapshot_stack, &w);
-    if (w.failed)
-        return -ENOMEM;
-    if (r->nstart > 0)
-        qsort(r->start, r->nstart, sizeof r->start[0], compare_start);
-    return 0;
-}
-
-int pprofd__cpu_open(int hz, pprofd__cpu_reader **out, char *why, size_t why_size)
-{
-    *out = NULL;
-    if (hz < 1 || hz > 1000) {
-        snprintf(why, why_size, "hz must be in 1..1000");
-        return -EINVAL;
-    }
-    pprofd__cpu_reader *r = calloc(1, sizeof *r);
-    if (!r) {
-        snprintf(why, why_size, "out of memory");
-        return -ENOMEM;
-    }
-    int rc = 0;
     pthread_mutex_lock(&state_lock);
-    if (readers > 0) {
-        if (hz != rate_hz) {
-            snprintf(why, why_size,
-                     "a CPU profile at %d Hz is running; ask for hz=%d or wait for it to end",
-                     rate_hz, rate_hz);
-            rc = -EBUSY;
-            goto fail_locked;
-        }
-    } else {
-        rc = take_sigprof(why, why_size);
-        if (rc < 0)
-            goto fail_locked;
-        /* libunwind's first use takes locks: never let that be in a
-         * handler. */
-        pprofd__unwind_warm_up();
-        rc = init_table();
-        if (rc < 0) {
-            snprintf(why, why_size, "cannot reserve the sample table: %s", strerror(-rc));
-            goto fail_locked;
-        }
-        rate_hz = hz;
-        atomic_store(&period_nanos, 1000000000 / hz);
-        atomic_store(&collecting, 1);
-        rc = arm(why, why_size);
-        if (rc < 0) {
-            disarm();
-            goto fail_locked;
-        }
+    int rc = take_sigprof(why, why_size);
+    if (rc < 0)
+        goto out;
+    /* libunwind's first use takes locks: never let that be in a handler. */
+    pprofd__unwind_warm_up();
+    rc = init_table();
+    if (rc < 0) {
+        snprintf(why, why_size, "cannot reserve the sample table: %s", strerror(-rc));
+        goto out;
     }
-    readers++;
+    atomic_store(&period_nanos, 1000000000 / hz);
+    atomic_store(&collecting, 1);
+    rc = arm(why, why_size);
+    if (rc < 0)
+        disarm();
+out:
     pthread_mutex_unlock(&state_lock);
-
-    /* The table cannot go while we count as a reader. */
-    if (take_snapshot(r) < 0) {
-        snprintf(why, why_size, "out of memory");
-        pprofd__cpu_close(r);
-        return -ENOMEM;
-    }
-    *out = r;
-    return 0;
-
-fail_locked:
-    pthread_mutex_unlock(&state_lock);
-    free(r);
     return rc;
 }
 
-void pprofd__cpu_poll(pprofd__cpu_reader *r)
+void pprofd__cpu_timer_stop(void)
 {
-    if (!r)
-        return;
+    pthread_mutex_lock(&state_lock);
+    disarm();
+    pthread_mutex_unlock(&state_lock);
+}
+
+void pprofd__cpu_timer_sync(void)
+{
     pthread_mutex_lock(&state_lock);
     if (armed_mechanism == MECH_PER_THREAD)
         sync_timers();
     pthread_mutex_unlock(&state_lock);
 }
 
-typedef struct collect_walk {
-    pprofd__cpu_reader *r;
-    pprofd__cpu_sample_fn fn;
-    void *arg;
-} collect_walk;
-
-static void collect_stack(pprofd__stack *st, void *arg)
+pprofd__stacktab *pprofd__cpu_timer_table(void)
 {
-    collect_walk *w = arg;
-    int64_t samples = atomic_load_explicit(&st->counters[COUNT_SAMPLES], memory_order_relaxed);
-    int64_t nanos = atomic_load_explicit(&st->counters[COUNT_NANOS], memory_order_relaxed);
-    struct start_count key = {.stack = st};
-    const struct start_count *s =
-        w->r->nstart ? bsearch(&key, w->r->start, w->r->nstart, sizeof key, compare_start) : NULL;
-    if (s) {
-        samples -= s->samples;
-        nanos -= s->nanos;
-    }
-    if (samples > 0)
-        w->fn(st->pcs, (int)st->depth, samples, nanos, w->arg);
+    return &stacks;
 }
 
-void pprofd__cpu_collect(pprofd__cpu_reader *r, pprofd__cpu_sample_fn fn, void *arg,
-                         pprofd__cpu_window *w)
+void pprofd__cpu_timer_counts(pprofd__cpu_counts *out)
 {
-    collect_walk cw = {r, fn, arg};
-    if (fn)
-        pprofd__stacktab_foreach(&stacks, collect_stack, &cw);
-    memset(w, 0, sizeof *w);
     pthread_mutex_lock(&state_lock);
-    w->mechanism = armed_mechanism == MECH_ITIMER ? "setitimer" : "timer_create";
-    w->hz = rate_hz;
-    w->threads_timed = atomic_load(&ntimers);
+    out->mechanism = armed_mechanism == MECH_ITIMER ? "setitimer" : "timer_create";
+    out->threads_timed = atomic_load(&ntimers);
     pthread_mutex_unlock(&state_lock);
-    w->period_nanos = atomic_load(&period_nanos);
-    w->lost_samples = atomic_load(&lost_samples) - r->lost0;
-    w->frame_pointer_stacks = atomic_load(&fp_stacks) - r->fp0;
-    w->dwarf_stacks = atomic_load(&dwarf_stacks) - r->dwarf0;
-    w->leaf_only_stacks = atomic_load(&leaf_stacks) - r->leaf0;
-    w->timer_failures = atomic_load(&timer_failures) - r->failures0;
-}
-
-void pprofd__cpu_close(pprofd__cpu_reader *r)
-{
-    if (!r)
-        return;
-    pthread_mutex_lock(&state_lock);
-    if (--readers == 0)
-        disarm();
-    pthread_mutex_unlock(&state_lock);
-    free(r->start);
-    free(r);
+    out->period_nanos = atomic_load(&period_nanos);
+    out->lost = atomic_load(&lost_samples);
+    out->frame_pointer = atomic_load(&fp_stacks);
+    out->dwarf = atomic_load(&dwarf_stacks);
+    out->leaf_only = atomic_load(&leaf_stacks);
+    out->timer_failures = atomic_load(&timer_failures);
 }
 
 int pprofd__cpu_timers_live(void)
@@ -755,35 +621,26 @@ int pprofd__cpu_has_timer(pid_t tid)
     return found;
 }
 
-int pprofd__cpu_readers(void)
-{
-    pthread_mutex_lock(&state_lock);
-    int n = readers;
-    pthread_mutex_unlock(&state_lock);
-    return n;
-}
+/* ---- fork (cpu_window.c's steps call these) and load time ---- */
 
-/* ---- fork (sampler/fork.c runs these) and load time ---- */
-
-void pprofd__cpu_fork_prepare(void)
+void pprofd__cpu_timer_fork_prepare(void)
 {
     pthread_mutex_lock(&state_lock);
 }
 
-void pprofd__cpu_fork_parent(void)
+void pprofd__cpu_timer_fork_parent(void)
 {
     pthread_mutex_unlock(&state_lock);
 }
 
 /* The child inherits neither timers nor an interval timer, and none of the
  * readers (their threads stayed in the parent): start from nothing. */
-void pprofd__cpu_fork_child(void)
+void pprofd__cpu_timer_fork_child(void)
 {
     atomic_store(&collecting, 0);
     atomic_store(&per_thread_armed, 0);
     atomic_store(&ntimers, 0);
     atomic_store(&handlers_running, 0);
-    readers = 0;
     armed_mechanism = MECH_NONE;
     release_table();
     pthread_mutex_unlock(&state_lock);

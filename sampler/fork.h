@@ -4,7 +4,8 @@
  * why; this is the what.
  *
  * Before fork (prepare), in the forking thread, in this order:
- *   1. cpu:    its state lock (no timer list half-changed in the child);
+ *   1. cpu:    its window lock, then its timers' state lock (no reader or
+ *              timer list half-changed in the child);
  *   2. heap:   close the libunwind gate and wait for walks in flight
  *              (sampler/unwind.h), then every shard lock, in index order.
  * In the parent afterwards, the reverse: heap (shards in reverse, gate
