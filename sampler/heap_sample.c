@@ -1,21 +1,13 @@
 /*
- * heap — see heap.h for the contract and the lock order.
+ * heap_sample — the sampling decision and what a sample records. See heap.h
+ * for the contract and the lock order; the table of live sampled objects
+ * is heap_live.c's.
  *
  * Sampling is a Poisson process over allocated bytes (as gperftools'
  * sampler.h and Go's mallocgc): each thread counts down a distance drawn
  * from an exponential distribution with mean `rate`; the allocation that
  * crosses zero is sampled, so an object of size s is sampled with
  * probability 1 - exp(-s/rate), which the server undoes.
- *
- * The live table maps a sampled object's address to what it added to its
- * stack's counters (heap.h). It is split into shards, each an open-addressed
- * hash table (linear probing, deletion by backward shift, so no tombstones)
- * with its own mutex, grown by doubling in mmap'd memory: inserting or
- * removing touches the shard's header line and, nearly always, one line of
- * its table. A static byte filter, one saturating counter per 256-byte
- * granule modulo 256 MiB, lets free() skip the table for the vast majority
- * of pointers, which were never sampled; a filter byte and its shard go
- * together, so each byte is written under one lock only.
  *
  * Costs (callgrind, load/callgrind-malloc.sh): the fast paths add 7
  * instructions to malloc and 8 to free. A sample costs a walk of the
@@ -43,35 +35,22 @@
 #include "sampler/config.h"
 #include "sampler/fork.h"
 #include "sampler/heap.h"
+#include "sampler/heap_live.h"
 #include "sampler/unwind.h"
 
 __thread pprofd__heap_tls pprofd__heap_tls_state __attribute__((tls_model("initial-exec")));
-unsigned char pprofd__heap_filter[1u << PPROFD_HEAP_FILTER_BITS];
 
-#define SHARDS 64                 /* filter index & (SHARDS-1) picks the shard */
-#define SHARD_MIN_SLOTS 256       /* a shard's first table: 8 KiB */
 #define STACK_SLOTS (1u << 16)    /* one entry per allocating call stack */
 #define STACK_ARENA (64u << 20)   /* reserved; the memory cap decides how much is used */
 
 /* Tables mapped at init whatever the load: they count against the cap. */
 #define FIXED_BYTES (sizeof pprofd__heap_filter + (size_t)STACK_SLOTS * sizeof(void *))
 
-typedef pprofd__heap_object slot; /* ptr == 0: empty */
 
-/* One cache line: the lock, and where the table is. */
-typedef struct shard {
-    _Atomic int lock;     /* see shard_lock */
-    slot *slots;          /* 2^bits of them, mmap'd; NULL until the first insert */
-    uint32_t bits;        /* under lock */
-    uint32_t live;        /* under lock; read relaxed for stats */
-} __attribute__((aligned(64))) shard;
-
-static shard shards[SHARDS];
 static pprofd__stacktab heap_stacks;
 static _Atomic long rate = -1;              /* -1: not taken from the config yet */
 static _Atomic size_t memory_cap;           /* 0: not taken from the config yet */
 static _Atomic int init_state;              /* 0 none, 1 running, 2 done */
-static _Atomic size_t live_memory;          /* shard table bytes mapped */
 static _Atomic uint64_t dropped_samples;    /* samples lost: cap or full table */
 static _Atomic int64_t dropped_weight;      /* what they stood for */
 static _Atomic int64_t dropped_bytes;
@@ -114,18 +93,17 @@ size_t pprofd__heap_memory_cap(void)
     return c;
 }
 
-/* Everything the sampler holds, as charged to the cap. */
-static size_t memory_held(void)
+size_t pprofd__heap_memory_held(void)
 {
-    return FIXED_BYTES + atomic_load_explicit(&live_memory, memory_order_relaxed) +
+    return FIXED_BYTES + pprofd__heap_live_memory() +
            atomic_load_explicit(&heap_stacks.arena_used, memory_order_relaxed);
 }
 
 /* What the stack arena may still take: the cap less everything else. */
-static void update_stack_limit(void)
+void pprofd__heap_memory_changed(void)
 {
     size_t cap = pprofd__heap_memory_cap();
-    size_t other = FIXED_BYTES + atomic_load_explicit(&live_memory, memory_order_relaxed);
+    size_t other = FIXED_BYTES + pprofd__heap_live_memory();
     pprofd__stacktab_set_limit(&heap_stacks, cap > other ? cap - other : 0);
 }
 
@@ -133,37 +111,7 @@ void pprofd__heap_set_memory_cap(size_t bytes)
 {
     atomic_store(&memory_cap, bytes ? bytes : PPROFD_HEAP_DEFAULT_CAP);
     if (atomic_load(&init_state) == 2)
-        update_stack_limit();
-}
-
-/* A shard lock is held for a table probe, rarely for a table's growth (an
- * mmap): a test-and-set spinlock, inline, is a third of a mutex's cost
- * here (two calls into libc per sample). A holder preempted by the kernel
- * is waited for with sched_yield, not spun on. */
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ volatile("yield");
-#endif
-}
-
-static void shard_lock(shard *s)
-{
-    for (int spins = 0; atomic_exchange_explicit(&s->lock, 1, memory_order_acquire);) {
-        while (atomic_load_explicit(&s->lock, memory_order_relaxed)) {
-            if (++spins < 64)
-                cpu_relax();
-            else
-                sched_yield();
-        }
-    }
-}
-
-static void shard_unlock(shard *s)
-{
-    atomic_store_explicit(&s->lock, 0, memory_order_release);
+        pprofd__heap_memory_changed();
 }
 
 /* fork (sampler/fork.c): no walk inside libunwind, and every shard lock
@@ -172,14 +120,12 @@ static void shard_unlock(shard *s)
 void pprofd__heap_fork_prepare(void)
 {
     pprofd__unwind_fork_prepare();
-    for (int i = 0; i < SHARDS; i++)
-        shard_lock(&shards[i]);
+    pprofd__heap_live_lock_all();
 }
 
 void pprofd__heap_fork_release(void)
 {
-    for (int i = SHARDS - 1; i >= 0; i--)
-        shard_unlock(&shards[i]);
+    pprofd__heap_live_unlock_all();
     pprofd__unwind_fork_done();
 }
 
@@ -197,7 +143,7 @@ void pprofd__heap_init(void)
     }
     pprofd__stacktab_init(&heap_stacks, STACK_SLOTS, STACK_ARENA);
     unwind_check = pprofd__config()->unwind_check;
-    update_stack_limit();
+    pprofd__heap_memory_changed();
     pprofd__fork_init();
     atomic_store(&init_state, 2);
 }
@@ -268,145 +214,6 @@ PPROFD_HEAP_HOOK __attribute__((noinline)) void *pprofd__heap_sample_slow(void *
     if (p)
         pprofd__heap_record_alloc(p, size);
     return p;
-}
-
-static shard *shard_for(size_t filter_index)
-{
-    return &shards[filter_index & (SHARDS - 1)];
-}
-
-/* Home slot of p in a table of 2^bits: a multiplicative hash of the address
- * (its low 4 bits are always zero for malloc'd memory). */
-static size_t home_of(uintptr_t p, uint32_t bits)
-{
-    return (size_t)(((uint64_t)(p >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - bits));
-}
-
-static void table_put(slot *slots, uint32_t bits, const pprofd__heap_object *obj)
-{
-    size_t mask = ((size_t)1 << bits) - 1;
-    size_t i = home_of(obj->ptr, bits);
-    while (slots[i].ptr)
-        i = (i + 1) & mask;
-    slots[i] = *obj;
-}
-
-/* Called with s->lock held: room for one more object, the table kept at
- * most 3/4 full. A bigger table is charged to the cap before it is mapped;
- * two shards racing may overshoot it by one table each. When the cap
- * refuses, the table may still fill to 7/8 (probes get longer, nothing
- * breaks) before samples are dropped. */
-static bool make_room(shard *s)
-{
-    size_t cap = s->slots ? (size_t)1 << s->bits : 0;
-    if ((size_t)s->live + 1 <= cap / 4 * 3)
-        return true;
-    uint32_t bits = s->slots ? s->bits + 1 : 0;
-    while (((size_t)1 << bits) < SHARD_MIN_SLOTS)
-        bits++;
-    size_t bytes = ((size_t)1 << bits) * sizeof(slot);
-    size_t held = memory_held();
-    slot *grown = MAP_FAILED;
-    if (held + bytes <= pprofd__heap_memory_cap())
-        grown = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (grown == MAP_FAILED)
-        return (size_t)s->live + 1 <= cap / 8 * 7;
-    size_t old_bytes = cap * sizeof(slot);
-    for (size_t i = 0; i < cap; i++)
-        if (s->slots[i].ptr)
-            table_put(grown, bits, &s->slots[i]);
-    if (s->slots)
-        munmap(s->slots, old_bytes);
-    /* Atomic stores only for prefetch_slot's unlocked peek. */
-    __atomic_store_n(&s->slots, grown, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->bits, bits, __ATOMIC_RELAXED);
-    atomic_fetch_add_explicit(&live_memory, bytes - old_bytes, memory_order_relaxed);
-    update_stack_limit();
-    return true;
-}
-
-/* Hints for a coming insert of p. Between two samples the host's own work
- * evicts the sampler's lines, and each was a miss: the shard's line in the
- * lock, then its table's line. Asking for the shard's line before the
- * unwind and the slot's line after it lets both arrive while other work
- * runs. The unlocked peek at the table may see it mid-growth: a prefetch of
- * a stale or wrong address is harmless, it never faults. */
-static void prefetch_shard(uintptr_t p)
-{
-    __builtin_prefetch(shard_for(pprofd__heap_filter_index((void *)p)), 1);
-}
-
-static void prefetch_slot(uintptr_t p)
-{
-    shard *s = shard_for(pprofd__heap_filter_index((void *)p));
-    slot *slots = __atomic_load_n(&s->slots, __ATOMIC_RELAXED);
-    uint32_t bits = __atomic_load_n(&s->bits, __ATOMIC_RELAXED);
-    if (slots && bits)
-        __builtin_prefetch(&slots[home_of(p, bits)], 1);
-}
-
-static void filter_add(size_t fi)
-{
-    unsigned char v = pprofd__heap_filter[fi];
-    if (v != 255) /* saturated counters stay set: a false positive, never a miss */
-        __atomic_store_n(&pprofd__heap_filter[fi], (unsigned char)(v + 1), __ATOMIC_RELAXED);
-}
-
-static void filter_remove(size_t fi)
-{
-    unsigned char v = pprofd__heap_filter[fi];
-    if (v != 255 && v != 0)
-        __atomic_store_n(&pprofd__heap_filter[fi], (unsigned char)(v - 1), __ATOMIC_RELAXED);
-}
-
-/* Insert; false when there is no room (the caller drops the sample). */
-static bool live_insert(const pprofd__heap_object *obj)
-{
-    size_t fi = pprofd__heap_filter_index((void *)obj->ptr);
-    shard *s = shard_for(fi);
-    shard_lock(s);
-    bool ok = make_room(s);
-    if (ok) {
-        table_put(s->slots, s->bits, obj);
-        __atomic_store_n(&s->live, s->live + 1, __ATOMIC_RELAXED);
-        filter_add(fi);
-    }
-    shard_unlock(s);
-    return ok;
-}
-
-static bool live_remove(uintptr_t p, pprofd__heap_object *out)
-{
-    size_t fi = pprofd__heap_filter_index((void *)p);
-    shard *s = shard_for(fi);
-    bool found = false;
-    shard_lock(s);
-    if (s->slots) {
-        size_t mask = ((size_t)1 << s->bits) - 1;
-        size_t i = home_of(p, s->bits);
-        for (; s->slots[i].ptr; i = (i + 1) & mask)
-            if (s->slots[i].ptr == p) {
-                found = true;
-                break;
-            }
-        if (found) {
-            *out = s->slots[i];
-            /* Backward shift: pull later entries of the run into the hole
-             * unless their home lies cyclically in (hole, j]. */
-            for (size_t j = (i + 1) & mask; s->slots[j].ptr; j = (j + 1) & mask) {
-                size_t home = home_of(s->slots[j].ptr, s->bits);
-                if (((j - home) & mask) >= ((j - i) & mask)) {
-                    s->slots[i] = s->slots[j];
-                    i = j;
-                }
-            }
-            s->slots[i].ptr = 0;
-            __atomic_store_n(&s->live, s->live - 1, __ATOMIC_RELAXED);
-            filter_remove(fi);
-        }
-    }
-    shard_unlock(s);
-    return found;
 }
 
 static void count_drop(const pprofd__heap_object *obj)
@@ -553,15 +360,15 @@ PPROFD_HEAP_HOOK __attribute__((noinline)) void pprofd__heap_record_alloc(void *
     t->guard++;
     if (atomic_load_explicit(&init_state, memory_order_acquire) != 2)
         pprofd__heap_init();
-    prefetch_shard((uintptr_t)p);
+    pprofd__heap_live_prefetch_shard((uintptr_t)p);
     uintptr_t pcs[PPROFD_MAX_DEPTH + 8];
     int n = host_stack(t, pcs, PPROFD_MAX_DEPTH + 8);
-    prefetch_slot((uintptr_t)p);
+    pprofd__heap_live_prefetch_slot((uintptr_t)p);
     int depth = n < PPROFD_MAX_DEPTH ? n : PPROFD_MAX_DEPTH;
     pprofd__stack *st = pprofd__stacktab_intern(&heap_stacks, pcs, depth);
     pprofd__heap_object obj = {.ptr = (uintptr_t)p, .stack = st};
     pprofd__heap_weigh(size, pprofd__heap_rate(), &obj.weight, &obj.bytes);
-    if (st && live_insert(&obj)) {
+    if (st && pprofd__heap_live_insert(&obj)) {
         atomic_fetch_add_explicit(&st->counters[PPROFD_HEAP_SAMPLES], 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&st->counters[PPROFD_HEAP_ALLOCS], obj.weight,
                                   memory_order_relaxed);
@@ -584,18 +391,18 @@ void pprofd__heap_account_free(const pprofd__heap_object *obj)
 void pprofd__heap_record_free(void *p)
 {
     pprofd__heap_object obj;
-    if (live_remove((uintptr_t)p, &obj))
+    if (pprofd__heap_live_remove((uintptr_t)p, &obj))
         pprofd__heap_account_free(&obj);
 }
 
 bool pprofd__heap_take(void *p, pprofd__heap_object *out)
 {
-    return live_remove((uintptr_t)p, out);
+    return pprofd__heap_live_remove((uintptr_t)p, out);
 }
 
 void pprofd__heap_put_back(const pprofd__heap_object *obj)
 {
-    if (!live_insert(obj)) {
+    if (!pprofd__heap_live_insert(obj)) {
         /* No room to keep tracking it: count it freed so in-use stays honest. */
         pprofd__heap_account_free(obj);
         count_drop(obj);
@@ -621,7 +428,6 @@ void pprofd__heap_get_stats(pprofd__heap_stats *out)
     out->cap = pprofd__heap_memory_cap();
     if (atomic_load(&init_state) != 2)
         return;
-    out->memory = memory_held();
-    for (int i = 0; i < SHARDS; i++)
-        out->live_objects += __atomic_load_n(&shards[i].live, __ATOMIC_RELAXED);
+    out->memory = pprofd__heap_memory_held();
+    out->live_objects = pprofd__heap_live_objects();
 }

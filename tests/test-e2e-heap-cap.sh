@@ -14,7 +14,7 @@ wait_ready() {
     fail "host never ready"
 }
 
-# The fixed tables are 1.5 MiB (sampler/heap.c's FIXED_BYTES); 256 KiB more
+# The fixed tables are 1.5 MiB (sampler/heap_sample.c's FIXED_BYTES); 256 KiB more
 # holds the first stacks and shard tables, not all of them.
 CAP=$(((3 << 19) + (256 << 10)))
 start_server env LD_PRELOAD="$LIB" PPROFD_ADDR=127.0.0.1:0 PPROFD_MEM_RATE=1024 \

@@ -1,5 +1,5 @@
 /*
- * handlers_contention — /debug/pprof/mutex and /debug/pprof/block.
+ * contention — /debug/pprof/mutex and /debug/pprof/block.
  *
  * pprofd does not record lock contention or blocking yet. Continuous
  * profilers (Grafana Alloy's pyroscope.scrape, Parca) request both

@@ -1,5 +1,5 @@
 /*
- * handlers_cpu — /debug/pprof/profile: open a reader on the CPU sampler,
+ * cpu — /debug/pprof/profile: open a reader on the CPU sampler,
  * wait out the window (polling for threads that appear outside
  * pthread_create, and for the client hanging up), then turn the window's
  * counts into Go's CPU profile.

@@ -1,5 +1,5 @@
 /*
- * handlers_symbol — /debug/pprof/symbol, pprof's remote symbolization
+ * symbol — /debug/pprof/symbol, pprof's remote symbolization
  * protocol, as Go's net/http/pprof answers it:
  *
  *   GET  -> "num_symbols: N\n"; pprof only asks whether N > 0. Addresses in
@@ -17,7 +17,7 @@
  * Stricter than Go, which skips what it cannot parse: a word that is not an
  * unsigned number (0x-prefixed hex or decimal) gets a 400 naming it, so a
  * broken client learns why it got nothing. Whitespace around words and
- * empty words are tolerated. The body size limit (413) is http.c's.
+ * empty words are tolerated. The body size limit (413) is server/http/request.c's.
  * Server threads only; O(words) symbolizer lookups, each a hash probe once
  * the address has been seen.
  */

@@ -8,7 +8,7 @@
  * symbols stay out of the host's namespace) and fills pprofd__mhd with the
  * functions the server calls.
  *
- * Include it after <microhttpd.h> (server.h does both), which still gives
+ * Include it after <microhttpd.h> (server/http/http.h does both), which still gives
  * the types and constants: the MHD_foo names of the functions in the
  * table become calls through it, so call sites read as libmicrohttpd's
  * documentation does. A function called but left out of the table would
