@@ -4,9 +4,9 @@
  * builder per request).
  *
  * Stacks come in as call-site addresses, leaf first (see sampler/unwind.h).
- * At encode time the builder reads /proc/self/maps for mappings (executable
- * ones, main program first, build IDs from each object's note) and runs
- * every distinct address once through the symbolizer.
+ * At encode time the builder takes the mappings (mappings.h: executable
+ * ones, main program first, with build IDs) and runs every distinct
+ * address once through the symbolizer (server/symbolize).
  */
 #ifndef PPROFD_PROFILE_H
 #define PPROFD_PROFILE_H
