@@ -515,9 +515,6 @@ int pprofd__thread_dump_capture(pprofd__thread_dump *out, const pprofd__dump_opt
             atomic_store(&b->slots[i].phase, ABANDONED);
     }
 
-    /* O(server threads x threads): the server has a handful. */
-    pprofd__threads_foreach(mark_if_server, &(server_marking){snaps, n});
-
     b->generation = next_generation++;
     if (next_generation == 0)
         next_generation = 1;
@@ -581,6 +578,11 @@ int pprofd__thread_dump_capture(pprofd__thread_dump *out, const pprofd__dump_opt
             memcpy(t->pcs, s->pcs, (size_t)s->depth * sizeof s->pcs[0]);
         }
     }
+    /* Which threads are pprofd's own, asked once they have answered: a
+     * thread the server started just before the listing may register only
+     * after it (its trampoline runs after clone). O(server threads x
+     * threads): the server has a handful. */
+    pprofd__threads_foreach(mark_if_server, &(server_marking){snaps, n});
     out->elapsed_ns = monotonic_ns() - started;
     out->time_ns = (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec;
     out->count = n;
