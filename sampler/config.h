@@ -9,7 +9,8 @@
  * the environment.
  *
  * Reading allocates nothing, takes no lock and calls nothing that might
- * (the first malloc may be the caller): a walk of environ and strtol.
+ * (the first malloc may be the caller): a walk of the environment array
+ * and strtol.
  * Concurrent first callers wait for the one reading (microseconds).
  * pprofd__config() is async-signal-safe once the configuration is read.
  *
@@ -17,6 +18,8 @@
  * is missing or malformed the field holds the default. pprofd_options
  * fields, where a caller sets them, take precedence (the server decides
  * that, not this file).
+ *
+ * The whole picture (contexts, lock order, fork): docs/design.md.
  */
 #ifndef PPROFD_CONFIG_H
 #define PPROFD_CONFIG_H

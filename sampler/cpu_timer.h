@@ -4,6 +4,8 @@
  * files; the server uses cpu.h. Normal context only, all of it; the
  * window lock (cpu_window.c) is held around start and stop, and comes
  * before the timers' state lock.
+ *
+ * The whole picture (contexts, lock order, fork): docs/design.md.
  */
 #ifndef PPROFD_CPU_TIMER_H
 #define PPROFD_CPU_TIMER_H

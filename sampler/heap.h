@@ -35,6 +35,8 @@
  * Memory: everything the sampler holds comes from mmap and is bounded by a
  * cap (pprofd__heap_set_memory_cap, $PPROFD_MEM_CAP). Past the cap, samples
  * are dropped and counted (count and sampled bytes), never waited for.
+ *
+ * The whole picture (contexts, lock order, fork): docs/design.md.
  */
 #ifndef PPROFD_HEAP_H
 #define PPROFD_HEAP_H

@@ -6,6 +6,8 @@
  * Not async-signal-safe: each call takes one shard lock (a spinlock held
  * for a probe; see heap.h for the lock order), except the prefetch hints,
  * which take none. Never allocates with malloc: tables are mmap'd.
+ *
+ * The whole picture (contexts, lock order, fork): docs/design.md.
  */
 #ifndef PPROFD_HEAP_LIVE_H
 #define PPROFD_HEAP_LIVE_H

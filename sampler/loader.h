@@ -1,6 +1,8 @@
 /*
  * loader — what pprofd asks of the dynamic loader about the objects it has
  * mapped. Normal context only: dl_iterate_phdr takes the loader's lock.
+ *
+ * The whole picture (contexts, lock order, fork): docs/design.md.
  */
 #ifndef PPROFD_LOADER_H
 #define PPROFD_LOADER_H

@@ -21,6 +21,8 @@
  * tag and a name (the thread profile's thread name, say), so snapshots of
  * things that are not in a table (a thread dump) subtract the same way.
  * Snapshots allocate: server threads only, O(N log N).
+ *
+ * The whole picture (contexts, lock order, fork): docs/design.md.
  */
 #ifndef PPROFD_STACKTAB_H
 #define PPROFD_STACKTAB_H

@@ -37,6 +37,8 @@
  * ...) return EINTR early, exactly as they do under any profiler's SIGPROF or
  * Go's preemption signal. Correct code loops on EINTR; code that does not
  * sees a short sleep.
+ *
+ * The whole picture (contexts, lock order, fork): docs/design.md.
  */
 #ifndef PPROFD_THREADDUMP_H
 #define PPROFD_THREADDUMP_H

@@ -17,6 +17,14 @@
 
 #define MAX_HOOKS 8
 
+/* A static link extracts an archive member only for a symbol still
+ * undefined when the archive is read: where a sanitizer runtime linked
+ * before us already defines pthread_create, the interposer would be left
+ * out and the registry never fed. This reference brings it whenever the
+ * registry comes. */
+extern const char pprofd__interpose_pthread;
+__attribute__((used)) static const char *const pull_interposer = &pprofd__interpose_pthread;
+
 static pprofd__thread slots[PPROFD_MAX_THREADS];
 static _Atomic int high_water; /* slots[0..high_water) may be in use */
 static _Atomic int live;

@@ -25,6 +25,8 @@
  * stack table whose counters[PPROFD_THREADCREATE_COUNT] counts the threads
  * created from that stack. Entries are never removed: the counts are
  * cumulative, as Go's threadcreate profile is.
+ *
+ * The whole picture (contexts, lock order, fork): docs/design.md.
  */
 #ifndef PPROFD_THREADS_H
 #define PPROFD_THREADS_H

@@ -16,6 +16,11 @@
 
 #include "sampler/unwind.h"
 
+/* Bring the dlclose interposer into every static link that has the rule
+ * table (the reason is threads.c's, for pthread_create). */
+extern const char pprofd__interpose_dlfcn;
+__attribute__((used)) static const char *const pull_interposer = &pprofd__interpose_dlfcn;
+
 /* Depth of pprofd__unwind_here() calls on this thread; read by the SIGPROF
  * handler of the same thread. Initial-exec: no allocation on first touch. */
 static __thread volatile int in_libunwind __attribute__((tls_model("initial-exec")));

@@ -31,6 +31,8 @@
  *     The remaining hazard, re-entering libunwind itself on a thread that
  *     was interrupted inside it, is what pprofd__unwind_busy() reports: the
  *     caller must not use the DWARF path then.
+ *
+ * The whole picture (contexts, lock order, fork): docs/design.md.
  */
 #ifndef PPROFD_UNWIND_H
 #define PPROFD_UNWIND_H

@@ -8,6 +8,10 @@
 
 #include "sampler/unwind.h"
 
+/* Referenced by unwind.c so that a static link always brings this file
+ * along with the rule table it clears (see there). */
+const char pprofd__interpose_dlfcn = 1;
+
 __attribute__((visibility("default"))) int dlclose(void *handle)
 {
     typedef int (*dlclose_fn)(void *);

@@ -20,6 +20,10 @@
 #include "sampler/threads.h"
 #include "sampler/unwind.h"
 
+/* Referenced by threads.c so that a static link always brings this file
+ * along with the registry it feeds (see there). */
+const char pprofd__interpose_pthread = 1;
+
 typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 
 __attribute__((visibility("default"))) int pthread_create(pthread_t *thread,

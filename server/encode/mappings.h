@@ -7,6 +7,8 @@
  * and the copy is less than a second old: reading /proc/self/maps and
  * every object's notes was a fifth of serving /heap under load. A fork
  * child re-creates the cache's lock (sampler/fork.h).
+ *
+ * The whole picture (contexts, lock order, fork): docs/design.md.
  */
 #ifndef PPROFD_MAPPINGS_H
 #define PPROFD_MAPPINGS_H

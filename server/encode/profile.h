@@ -7,6 +7,8 @@
  * At encode time the builder takes the mappings (mappings.h: executable
  * ones, main program first, with build IDs) and runs every distinct
  * address once through the symbolizer (server/symbolize).
+ *
+ * The whole picture (contexts, lock order, fork): docs/design.md.
  */
 #ifndef PPROFD_PROFILE_H
 #define PPROFD_PROFILE_H

@@ -19,6 +19,8 @@
  *
  * A new endpoint is a handler here, a row in table.c, and a row in the
  * README's endpoint table (test-docs checks the two agree).
+ *
+ * The whole picture (contexts, lock order, fork): docs/design.md.
  */
 #ifndef PPROFD_ENDPOINTS_H
 #define PPROFD_ENDPOINTS_H

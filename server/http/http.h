@@ -10,6 +10,8 @@
  * holding up other clients. Handlers are written the same either way:
  * pprofd__respond_* either queues the response or, on a worker, keeps it
  * until the connection is resumed.
+ *
+ * The whole picture (contexts, lock order, fork): docs/design.md.
  */
 #ifndef PPROFD_HTTP_H
 #define PPROFD_HTTP_H

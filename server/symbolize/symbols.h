@@ -7,6 +7,8 @@
  * allocates, opens files and takes the dynamic loader's lock
  * (dl_iterate_phdr). Nothing else is locked while the mutex is held, except
  * the loader lock and malloc's, so there is no lock order to respect.
+ *
+ * The whole picture (contexts, lock order, fork): docs/design.md.
  */
 #ifndef PPROFD_SYMBOLS_H
 #define PPROFD_SYMBOLS_H

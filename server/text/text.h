@@ -6,6 +6,8 @@
  * written (pprofd__respond_strbuf), so writers can be tested and fuzzed on
  * their own. Server threads only; frames are named through the shared
  * symbolizer (server/symbolize), which takes its own lock per address.
+ *
+ * The whole picture (contexts, lock order, fork): docs/design.md.
  */
 #ifndef PPROFD_TEXT_H
 #define PPROFD_TEXT_H
