@@ -9,6 +9,9 @@
  * Every call forwards to glibc's exported __libc_* entry points, so there
  * is no dlsym and no bootstrap allocator: the very first malloc, made by the
  * dynamic loader or libc before any constructor runs, works like any other.
+ * A program linked with another allocator (jemalloc, tcmalloc) is the
+ * exception: from pprofd's constructor on, the family forwards to that one
+ * (underneath.h), through the same jump.
  * The memory itself is always glibc's, untouched: we add no header, so
  * malloc_usable_size, mallinfo2, malloc_trim and friends stay truthful
  * without us and are deliberately not interposed (one less frame and one
@@ -16,7 +19,8 @@
  *
  * Cost. The fast paths are the whole point of this file:
  *   allocation: one TLS subtraction and a branch (heap.h), then a tail jump
- *               to glibc through its GOT slot (noplt: no PLT stub);
+ *               through a pointer to glibc's entry point (underneath.h),
+ *               which is what a jump through its GOT slot would cost;
  *   free:       a multiply, a shift and one byte load from a static filter,
  *               then the same tail jump.
  * Everything else (sampling, tracked frees, realloc of a tracked object) is
@@ -33,19 +37,44 @@
 #include <unistd.h>
 
 #include "sampler/heap.h"
+#include "sampler/interpose/underneath.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define ENTRY EXPORT PPROFD_HEAP_HOOK
 #define SLOW static PPROFD_HEAP_HOOK __attribute__((noinline, cold))
 #define GLIBC __attribute__((noplt))
 
-extern void *__libc_malloc(size_t) GLIBC;
-extern void __libc_free(void *) GLIBC;
-extern void *__libc_calloc(size_t, size_t) GLIBC;
-extern void *__libc_realloc(void *, size_t) GLIBC;
-extern void *__libc_memalign(size_t, size_t) GLIBC;
 extern void *__libc_valloc(size_t) GLIBC;
 extern void *__libc_pvalloc(size_t) GLIBC;
+
+#define FOREIGN __builtin_expect(__atomic_load_n(&pprofd__underneath_foreign, __ATOMIC_RELAXED), 0)
+#define NEXT(f) __atomic_load_n(&pprofd__next_##f, __ATOMIC_RELAXED)
+
+/* The allocator underneath: glibc's, or the program's own (underneath.h). */
+static inline void *next_malloc(size_t size)
+{
+    return NEXT(malloc)(size);
+}
+
+static inline void next_free(void *p)
+{
+    NEXT(free)(p);
+}
+
+static inline void *next_calloc(size_t n, size_t size)
+{
+    return NEXT(calloc)(n, size);
+}
+
+static inline void *next_realloc(void *p, size_t size)
+{
+    return NEXT(realloc)(p, size);
+}
+
+static inline void *next_memalign(size_t align, size_t size)
+{
+    return NEXT(memalign)(align, size);
+}
 
 /* Account size bytes against the countdown; on the rare expiry, let the
  * sampler decide about p. */
@@ -59,7 +88,7 @@ static inline void *account(void *p, size_t size)
 SLOW void free_tracked(void *p)
 {
     pprofd__heap_record_free(p);
-    __libc_free(p);
+    next_free(p);
 }
 
 static inline void free_impl(void *p)
@@ -67,14 +96,14 @@ static inline void free_impl(void *p)
     if (__builtin_expect(pprofd__heap_maybe_tracked(p), 0) && p)
         free_tracked(p);
     else
-        __libc_free(p);
+        next_free(p);
 }
 
 ENTRY void *malloc(size_t size)
 {
     if (__builtin_expect(pprofd__heap_countdown_take(size), 1))
-        return __libc_malloc(size);
-    return pprofd__heap_sample_slow(__libc_malloc(size), size);
+        return next_malloc(size);
+    return pprofd__heap_sample_slow(next_malloc(size), size);
 }
 
 ENTRY void free(void *p)
@@ -89,7 +118,7 @@ ENTRY void *calloc(size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return account(__libc_calloc(n, size), total);
+    return account(next_calloc(n, size), total);
 }
 
 /* realloc of a pointer that may be tracked, or whose countdown ran out: the
@@ -99,7 +128,7 @@ SLOW void *realloc_slow(void *p, size_t size, int spent)
 {
     pprofd__heap_object old;
     int had = pprofd__heap_maybe_tracked(p) && pprofd__heap_take(p, &old);
-    void *q = __libc_realloc(p, size);
+    void *q = next_realloc(p, size);
     if (!q) {
         if (had)
             pprofd__heap_put_back(&old);
@@ -113,7 +142,7 @@ SLOW void *realloc_slow(void *p, size_t size, int spent)
 static inline void *realloc_impl(void *p, size_t size)
 {
     if (!p)
-        return account(__libc_malloc(size), size);
+        return account(next_malloc(size), size);
     if (size == 0) {
         /* glibc frees and returns NULL. */
         free_impl(p);
@@ -121,7 +150,7 @@ static inline void *realloc_impl(void *p, size_t size)
     }
     int spent = !pprofd__heap_countdown_take(size);
     if (__builtin_expect(!spent && !pprofd__heap_maybe_tracked(p), 1))
-        return __libc_realloc(p, size);
+        return next_realloc(p, size);
     return realloc_slow(p, size, spent);
 }
 
@@ -142,7 +171,7 @@ ENTRY void *reallocarray(void *p, size_t n, size_t size)
 
 ENTRY void *memalign(size_t align, size_t size)
 {
-    return account(__libc_memalign(align, size), size);
+    return account(next_memalign(align, size), size);
 }
 
 /* glibc 2.36's aligned_alloc is memalign (an alias); later ones reject a
@@ -153,7 +182,7 @@ ENTRY void *aligned_alloc(size_t align, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    return account(__libc_memalign(align, size), size);
+    return account(next_memalign(align, size), size);
 }
 
 ENTRY int posix_memalign(void **out, size_t align, size_t size)
@@ -161,7 +190,7 @@ ENTRY int posix_memalign(void **out, size_t align, size_t size)
     if (align < sizeof(void *) || (align & (align - 1)) != 0)
         return EINVAL;
     int saved = errno;
-    void *p = __libc_memalign(align, size);
+    void *p = next_memalign(align, size);
     if (!p) {
         errno = saved; /* posix_memalign reports by its result, not errno */
         return ENOMEM;
@@ -172,6 +201,8 @@ ENTRY int posix_memalign(void **out, size_t align, size_t size)
 
 ENTRY void *valloc(size_t size)
 {
+    if (FOREIGN)
+        return account(pprofd__underneath_memalign((size_t)sysconf(_SC_PAGESIZE), size), size);
     return account(__libc_valloc(size), size);
 }
 
@@ -179,5 +210,8 @@ ENTRY void *pvalloc(size_t size)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t rounded = (size + page - 1) & ~(page - 1);
+    if (FOREIGN)
+        return account(pprofd__underneath_memalign(page, rounded ? rounded : page),
+                       rounded ? rounded : page);
     return account(__libc_pvalloc(size), rounded ? rounded : page);
 }
