@@ -82,6 +82,10 @@ void pprofd__threads_foreach(void (*fn)(const pprofd__thread *t, void *arg), voi
  * -EIO (no /proc) or -ENOMEM. Normal context only (it allocates). O(T). */
 int pprofd__threads_list_tasks(pid_t **out, int *count);
 
+/* How many threads the process has now (the kernel's count, from
+ * /proc/self/stat), or -1. No allocation; one small read. */
+long pprofd__threads_in_process(void);
+
 /* Threads that went through the interposer and began to exit in the last
  * PPROFD_RECENT_EXIT_SECONDS (at most the last PPROFD_RECENT_EXITS of them),
  * registered or not: up to `max` tids into out (unsorted, maybe repeated).

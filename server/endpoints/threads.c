@@ -266,10 +266,6 @@ long pprofd__count_threadcreate(void)
 
 long pprofd__count_threads(void)
 {
-    pid_t *tids = NULL;
-    int n = 0;
-    if (pprofd__threads_list_tasks(&tids, &n) < 0)
-        return 0;
-    free(tids);
-    return n;
+    long n = pprofd__threads_in_process();
+    return n < 0 ? 0 : n;
 }
