@@ -61,6 +61,9 @@ static void read_environment(pprofd__settings *c)
     long stacks = env_integer("PPROFD_CPU_STACKS", 0);
     c->cpu_stacks = stacks > 0 && stacks <= (1l << 22) ? stacks : 0;
     c->unwind_check = env_integer("PPROFD_UNWIND_CHECK", 0) > 0;
+    const char *dir = env("PPROFD_PROFILE_DIR");
+    if (dir && strlen(dir) < sizeof c->profile_dir)
+        strcpy(c->profile_dir, dir);
 }
 
 const pprofd__settings *pprofd__config(void)

@@ -40,6 +40,7 @@ typedef struct pprofd__settings {
     int cpu_setitimer; /* PPROFD_CPU_TIMER=setitimer: the process-wide timer */
     long cpu_stacks;   /* PPROFD_CPU_STACKS, 1..2^22; 0 when unset (the default) */
     int unwind_check;  /* PPROFD_UNWIND_CHECK > 0 */
+    char profile_dir[256]; /* PPROFD_PROFILE_DIR: profiles written there at exit; "" unset */
 } pprofd__settings;
 
 /* The configuration, read on the first call. Never NULL. */

@@ -58,14 +58,12 @@ static void describe_window(pprofd__profile *p, const pprofd__cpu_window *win)
     }
 }
 
-/* Consumes r. */
-static enum MHD_Result build_and_send(pprofd__request *req, pprofd__cpu_reader *r,
-                                      long long start_nanos)
+pprofd__profile *pprofd__cpu_profile_build(pprofd__cpu_reader *r, long long start_nanos)
 {
     pprofd__profile *p = pprofd__profile_new();
     if (!p) {
         pprofd__cpu_close(r);
-        return pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return NULL;
     }
     /* Sample types first: the builder sizes each sample's values by them. */
     pprofd__profile_add_sample_type(p, "samples", "count");
@@ -89,8 +87,18 @@ static enum MHD_Result build_and_send(pprofd__request *req, pprofd__cpu_reader *
     describe_window(p, &win);
     if (w.failed) {
         pprofd__profile_free(p);
-        return pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return NULL;
     }
+    return p;
+}
+
+/* Consumes r. */
+static enum MHD_Result build_and_send(pprofd__request *req, pprofd__cpu_reader *r,
+                                      long long start_nanos)
+{
+    pprofd__profile *p = pprofd__cpu_profile_build(r, start_nanos);
+    if (!p)
+        return pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     return pprofd__respond_profile(req, "profile", p);
 }
 

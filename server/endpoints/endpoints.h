@@ -9,6 +9,8 @@
  *   symbol.c      symbol
  *   cmdline.c     cmdline
  *   index.c       the index page (its HTML is text/index.c's)
+ *   files.c       CPU and heap profiles written to files at exit
+ *                 (PPROFD_PROFILE_DIR), for programs that do not live long
  *
  * A handler parses its parameters (server/http/http.h, strictly), reads the
  * sampler's tables, and answers: a profile built with server/encode, or
@@ -46,12 +48,21 @@ const pprofd__endpoint *pprofd__endpoint_find(const char *name);
 enum MHD_Result pprofd__handle_heap(pprofd__request *req);
 enum MHD_Result pprofd__handle_allocs(pprofd__request *req);
 long pprofd__count_heap(void);
+/* The heap profile now (no delta), default_type its default sample type;
+ * NULL out of memory. For files.c. */
+pprofd__profile *pprofd__heap_profile_now(const char *default_type);
 
 /* cpu.c: ?seconds=N (default 30, 1..max_seconds) and ?hz=H (1..1000,
  * default the server's cpu_hz): samples every thread's CPU for the window
  * and answers Go's CPU profile. 409 when the host owns SIGPROF or a profile
  * at another rate runs; a client that hangs up ends its window at once. */
 enum MHD_Result pprofd__handle_cpu_profile(pprofd__request *req);
+/* Go's CPU profile of r's window since start_nanos; consumes r (closes
+ * it). NULL out of memory. */
+struct pprofd__cpu_reader;
+/* files.c's anchor, referenced by table.c so that static links keep it. */
+extern const char pprofd__files_linked;
+pprofd__profile *pprofd__cpu_profile_build(struct pprofd__cpu_reader *r, long long start_nanos);
 
 /* threads.c: one capture of every thread (or two, for ?seconds=), grouped
  * by thread name and stack; threadcreate from the pthread_create

@@ -168,6 +168,16 @@ oom:
     return pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 }
 
+pprofd__profile *pprofd__heap_profile_now(const char *default_type)
+{
+    heap_snapshot now;
+    if (take_snapshot(&now) < 0)
+        return NULL;
+    pprofd__profile *p = heap_profile(&now, pprofd__heap_rate(), default_type, 0, 0);
+    pprofd__stack_snapshot_free(&now.stacks);
+    return p;
+}
+
 enum MHD_Result pprofd__handle_heap(pprofd__request *req)
 {
     return serve_heap(req, "heap", "inuse_space");

@@ -6,6 +6,10 @@
 
 #include "server/endpoints/endpoints.h"
 
+/* Bring files.c (profiles written at exit) into every static link that has
+ * a server: nothing calls it, its constructor and destructor do the work. */
+__attribute__((used)) static const char *const pull_files = &pprofd__files_linked;
+
 const pprofd__endpoint pprofd__endpoints[] = {
     {"allocs", "A sampling of all past memory allocations", pprofd__handle_allocs,
      pprofd__count_heap, 0},
