@@ -9,12 +9,13 @@
  *   - LD_PRELOAD=libpprofd.so PPROFD_ADDR=127.0.0.1:1234 ./prog, no code.
  *
  * Everything here is thread-safe unless a comment says otherwise. Nothing in
- * this header is async-signal-safe.
+ * this header is async-signal-safe unless its comment says so.
  */
 #ifndef PPROFD_H
 #define PPROFD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -90,6 +91,47 @@ PPROFD_API int pprofd_port(const pprofd_server *server);
  * request handler.
  */
 PPROFD_API void pprofd_stop(pprofd_server *server);
+
+/*
+ * Labels: key/value pairs attached to the calling thread's samples, for a
+ * scope, as Go's pprof.Do does. Every CPU sample the thread takes, and
+ * every allocation it makes (heap and allocs: an object keeps the labels
+ * it was allocated under until it is freed), carries the thread's label
+ * set; `go tool pprof -tags` lists them, `-tagfocus key=value` selects.
+ *
+ *     pprofd_labels req = pprofd_labels_with(pprofd_labels_current(), "endpoint", path);
+ *     pprofd_labels prev = pprofd_labels_set(req);
+ *     handle(request);
+ *     pprofd_labels_set(prev);   // restore
+ *
+ * A label set is immutable and interned: the same pairs always give the
+ * same value, so a program may make its sets once and keep them.
+ * PPROFD_NO_LABELS (0) is the empty set. A new thread starts with the set
+ * of the thread that created it; pprofd's own threads carry pprofd=server.
+ * Distinct sets are capped (4096); past the cap pprofd_labels_with returns
+ * a set labels=[lost], and pprofd counts the refusals.
+ */
+typedef uint32_t pprofd_labels;
+#define PPROFD_NO_LABELS ((pprofd_labels)0)
+
+/*
+ * base with key=value added (replacing base's value for key). Keys follow
+ * Pyroscope's rule, [a-zA-Z_][a-zA-Z0-9_]*, at most 64 bytes; values are at
+ * most 256 bytes; a set holds at most 16 pairs. On a bad key or value, or
+ * past 16 pairs, it returns base unchanged with errno EINVAL (E2BIG for
+ * the pairs). A lock-free lookup when the set exists, a short lock when it
+ * is new. Not async-signal-safe.
+ */
+PPROFD_API pprofd_labels pprofd_labels_with(pprofd_labels base, const char *key,
+                                            const char *value);
+
+/* Make labels the calling thread's set; returns the set it had, to restore
+ * with another pprofd_labels_set. Two thread-local loads and stores:
+ * async-signal-safe. */
+PPROFD_API pprofd_labels pprofd_labels_set(pprofd_labels labels);
+
+/* The calling thread's set now. Async-signal-safe. */
+PPROFD_API pprofd_labels pprofd_labels_current(void);
 
 /*
  * The version of the library actually loaded, "MAJOR.MINOR.PATCH". Compare

@@ -82,12 +82,12 @@ int pprofd__cpu_open(int hz, pprofd__cpu_reader **out, char *why, size_t why_siz
  * second while a reader waits. Thread-safe. */
 void pprofd__cpu_poll(pprofd__cpu_reader *r);
 
-/* Call fn (unless NULL) for every stack with samples in r's window so far;
- * fills *w.
+/* Call fn (unless NULL) for every stack with samples in r's window so far,
+ * with the label set it was sampled under (sampler/labels.h); fills *w.
  * pcs is valid only during the call. Thread-safe; the window keeps
  * running. */
-typedef void (*pprofd__cpu_sample_fn)(const uintptr_t *pcs, int depth, int64_t samples,
-                                      int64_t nanos, void *arg);
+typedef void (*pprofd__cpu_sample_fn)(const uintptr_t *pcs, int depth, uint32_t labels,
+                                      int64_t samples, int64_t nanos, void *arg);
 void pprofd__cpu_collect(pprofd__cpu_reader *r, pprofd__cpu_sample_fn fn, void *arg,
                          pprofd__cpu_window *w);
 

@@ -34,6 +34,7 @@
 #include "sampler/stacktab.h"
 #include "sampler/threads.h"
 #include "sampler/unwind.h"
+#include "sampler/labels.h"
 
 /* 32768 distinct stacks in 16 MiB of reserved (not committed) arena: far
  * more than a profile window sees; beyond that samples are lost, counted. */
@@ -105,7 +106,8 @@ static void record_sample(const siginfo_t *info, const void *ucontext)
     _Atomic int64_t *how = all_dwarf ? &dwarf_stacks : depth <= 1 ? &leaf_stacks : &fp_stacks;
     atomic_fetch_add_explicit(how, 1, memory_order_relaxed);
 
-    pprofd__stack *st = pprofd__stacktab_intern(&stacks, pcs, depth);
+    pprofd__stack *st = pprofd__stacktab_intern_labelled(&stacks, pcs, depth,
+                                                         pprofd__labels_current());
     if (!st) {
         atomic_fetch_add_explicit(&lost_samples, weight, memory_order_relaxed);
         return;

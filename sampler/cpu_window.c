@@ -90,8 +90,8 @@ void pprofd__cpu_collect(pprofd__cpu_reader *r, pprofd__cpu_sample_fn fn, void *
             for (size_t i = 0; i < s.len; i++) {
                 const pprofd__stack_record *rec = &s.recs[i];
                 if (rec->c[PPROFD_CPU_SAMPLES] > 0)
-                    fn(rec->pcs, (int)rec->depth, rec->c[PPROFD_CPU_SAMPLES],
-                       rec->c[PPROFD_CPU_NANOS], arg);
+                    fn(rec->pcs, (int)rec->depth, (uint32_t)rec->tag,
+                       rec->c[PPROFD_CPU_SAMPLES], rec->c[PPROFD_CPU_NANOS], arg);
             }
         pprofd__stack_snapshot_free(&s);
     }

@@ -37,6 +37,7 @@
 #include "sampler/heap.h"
 #include "sampler/heap_live.h"
 #include "sampler/unwind.h"
+#include "sampler/labels.h"
 
 __thread pprofd__heap_tls pprofd__heap_tls_state __attribute__((tls_model("initial-exec")));
 
@@ -365,7 +366,8 @@ PPROFD_HEAP_HOOK __attribute__((noinline)) void pprofd__heap_record_alloc(void *
     int n = host_stack(t, pcs, PPROFD_MAX_DEPTH + 8);
     pprofd__heap_live_prefetch_slot((uintptr_t)p);
     int depth = n < PPROFD_MAX_DEPTH ? n : PPROFD_MAX_DEPTH;
-    pprofd__stack *st = pprofd__stacktab_intern(&heap_stacks, pcs, depth);
+    pprofd__stack *st = pprofd__stacktab_intern_labelled(&heap_stacks, pcs, depth,
+                                                         pprofd__labels_current());
     pprofd__heap_object obj = {.ptr = (uintptr_t)p, .stack = st};
     pprofd__heap_weigh(size, pprofd__heap_rate(), &obj.weight, &obj.bytes);
     if (st && pprofd__heap_live_insert(&obj)) {

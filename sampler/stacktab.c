@@ -30,9 +30,10 @@ uint64_t pprofd__stack_hash(const uintptr_t *pcs, int depth)
     return h ? h : 1;
 }
 
-static int same_stack(const pprofd__stack *s, uint64_t hash, const uintptr_t *pcs, int depth)
+static int same_stack(const pprofd__stack *s, uint64_t hash, const uintptr_t *pcs, int depth,
+                      uint32_t labels)
 {
-    return s->hash == hash && s->depth == (uint32_t)depth &&
+    return s->hash == hash && s->depth == (uint32_t)depth && s->labels == labels &&
            memcmp(s->pcs, pcs, (size_t)depth * sizeof pcs[0]) == 0;
 }
 
@@ -88,17 +89,24 @@ void pprofd__stacktab_set_limit(pprofd__stacktab *tab, size_t bytes)
 pprofd__stack *pprofd__stacktab_intern(pprofd__stacktab *tab, const uintptr_t *pcs,
                                        int depth)
 {
+    return pprofd__stacktab_intern_labelled(tab, pcs, depth, 0);
+}
+
+pprofd__stack *pprofd__stacktab_intern_labelled(pprofd__stacktab *tab, const uintptr_t *pcs,
+                                                int depth, uint32_t labels)
+{
     if (!tab->slots)
         return NULL;
     uint64_t hash = pprofd__stack_hash(pcs, depth);
     size_t mask = tab->nslots - 1;
-    size_t i = (size_t)hash & mask;
+    /* One stack under many label sets: spread its entries over the table. */
+    size_t i = (size_t)(hash ^ ((uint64_t)labels * 0x9e3779b97f4a7c15ull)) & mask;
     pprofd__stack *fresh = NULL;
 
     for (size_t probes = 0; probes < tab->nslots; probes++, i = (i + 1) & mask) {
         pprofd__stack *s = atomic_load_explicit(&tab->slots[i], memory_order_acquire);
         if (s) {
-            if (same_stack(s, hash, pcs, depth))
+            if (same_stack(s, hash, pcs, depth, labels))
                 return s;
             continue;
         }
@@ -112,6 +120,7 @@ pprofd__stack *pprofd__stacktab_intern(pprofd__stacktab *tab, const uintptr_t *p
                 break;
             fresh->hash = hash;
             fresh->depth = (uint32_t)depth;
+            fresh->labels = labels;
             for (int c = 0; c < PPROFD_STACK_COUNTERS; c++)
                 atomic_init(&fresh->counters[c], 0);
             memcpy(fresh->pcs, pcs, (size_t)depth * sizeof pcs[0]);
@@ -124,7 +133,7 @@ pprofd__stack *pprofd__stacktab_intern(pprofd__stacktab *tab, const uintptr_t *p
             return fresh;
         }
         /* Lost the race for this slot: maybe to the same stack. */
-        if (same_stack(expected, hash, pcs, depth))
+        if (same_stack(expected, hash, pcs, depth, labels))
             return expected;
     }
     atomic_fetch_add_explicit(&tab->dropped, 1, memory_order_relaxed);
@@ -225,6 +234,7 @@ static void snapshot_entry(pprofd__stack *st, void *arg)
     if (!r)
         return;
     r->hash = st->hash;
+    r->tag = st->labels;
     r->pcs = st->pcs;
     r->depth = st->depth;
     r->stack = st;

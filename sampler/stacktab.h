@@ -39,7 +39,7 @@
 typedef struct pprofd__stack {
     uint64_t hash;
     uint32_t depth;
-    uint32_t reserved;
+    uint32_t labels; /* the label set counted under (sampler/labels.h); 0: none */
     /* Meaning set by the table's owner; updated with relaxed atomics. */
     _Atomic int64_t counters[PPROFD_STACK_COUNTERS];
     uintptr_t pcs[]; /* leaf first, call sites (see unwind.h) */
@@ -67,6 +67,11 @@ int pprofd__stacktab_init(pprofd__stacktab *tab, size_t nslots, size_t arena_byt
 pprofd__stack *pprofd__stacktab_intern(pprofd__stacktab *tab, const uintptr_t *pcs,
                                        int depth);
 
+/* The same, for a stack counted under a label set: (pcs, depth, labels) is
+ * the key, so one stack under two label sets is two entries. */
+pprofd__stack *pprofd__stacktab_intern_labelled(pprofd__stacktab *tab, const uintptr_t *pcs,
+                                                int depth, uint32_t labels);
+
 /* Call fn for every entry present when the walk reaches its slot. O(nslots). */
 void pprofd__stacktab_foreach(pprofd__stacktab *tab,
                               void (*fn)(pprofd__stack *stack, void *arg), void *arg);
@@ -84,7 +89,8 @@ uint64_t pprofd__stack_hash(const uintptr_t *pcs, int depth);
  * key is (hash, tag, name, depth, pcs). */
 typedef struct pprofd__stack_record {
     uint64_t hash;               /* pprofd__stack_hash(pcs, depth) */
-    int64_t tag;                 /* the owner's part of the key; 0 when unused */
+    int64_t tag;                 /* the owner's part of the key (a table's entries: their
+                                  * label set); 0 when unused */
     const char *name;            /* the owner's part of the key; NULL when unused */
     const uintptr_t *pcs;        /* leaf first; not owned (a table entry's pcs live forever) */
     uint32_t depth;

@@ -15,6 +15,7 @@
 #include "sampler/base.h"
 #include "sampler/threads.h"
 #include "sampler/unwind.h"
+#include "sampler/labels.h"
 
 #define MAX_HOOKS 8
 
@@ -242,6 +243,7 @@ typedef struct start_args {
     void *(*fn)(void *);
     void *arg;
     int flags; /* PPROFD_THREAD_* the new thread inherits */
+    uint32_t labels; /* the label set it starts with (sampler/labels.h) */
 } start_args;
 
 /* Marked exiting, and remembered as exited, before the first hook: a
@@ -268,6 +270,10 @@ void *pprofd__thread_start_args(void *(*fn)(void *), void *arg)
     a->fn = fn;
     a->arg = arg;
     a->flags = my_flags | (marking_server ? PPROFD_THREAD_SERVER : 0);
+    /* The creator's labels, as Go's goroutines inherit theirs; pprofd's
+     * own threads are pprofd's. */
+    a->labels = a->flags & PPROFD_THREAD_SERVER ? pprofd__labels_server()
+                                                : pprofd__labels_current();
     return a;
 }
 
@@ -291,6 +297,7 @@ void *pprofd__thread_start(void *p)
     start_args a = *(start_args *)p;
     free(p);
     my_flags = a.flags;
+    pprofd__labels_tls = a.labels;
     pprofd__threads_register_self();
     pid_t tid = pprofd__current_tid();
     int n = atomic_load(&nhooks);

@@ -127,8 +127,10 @@ typedef struct tally {
     int64_t samples, nanos, three, one;
 } tally;
 
-static void count(const uintptr_t *pcs, int depth, int64_t samples, int64_t nanos, void *arg)
+static void count(const uintptr_t *pcs, int depth, uint32_t labels, int64_t samples,
+                  int64_t nanos, void *arg)
 {
+    (void)labels;
     tally *t = arg;
     t->samples += samples;
     t->nanos += nanos;

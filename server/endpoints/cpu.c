@@ -18,12 +18,14 @@ typedef struct cpu_walk {
     int failed;
 } cpu_walk;
 
-static void add_cpu_sample(const uintptr_t *pcs, int depth, int64_t samples, int64_t nanos,
-                           void *arg)
+static void add_cpu_sample(const uintptr_t *pcs, int depth, uint32_t labels, int64_t samples,
+                           int64_t nanos, void *arg)
 {
     cpu_walk *w = arg;
     int64_t v[2] = {samples, nanos};
-    if (pprofd__profile_add_sample(w->p, NULL, pcs, depth, v, NULL, 0) < 0)
+    pprofd__label l[PPROFD_LABEL_PAIRS];
+    int nl = pprofd__sample_labels(labels, l);
+    if (pprofd__profile_add_sample(w->p, NULL, pcs, depth, v, l, nl) < 0)
         w->failed = 1;
 }
 

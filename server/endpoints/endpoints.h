@@ -27,7 +27,19 @@
 #ifndef PPROFD_ENDPOINTS_H
 #define PPROFD_ENDPOINTS_H
 
+#include "sampler/labels.h"
 #include "server/http/http.h"
+
+/* The pairs of label set `id` (sampler/labels.h) as profile labels, into
+ * out; how many. */
+static inline int pprofd__sample_labels(uint32_t id, pprofd__label out[PPROFD_LABEL_PAIRS])
+{
+    const pprofd__label_set *s = pprofd__labels_get(id);
+    int n = s ? s->npairs : 0;
+    for (int i = 0; i < n; i++)
+        out[i] = (pprofd__label){.key = s->pairs[i].key, .str = s->pairs[i].value};
+    return n;
+}
 
 typedef enum MHD_Result (*pprofd__handler)(pprofd__request *req);
 

@@ -106,7 +106,9 @@ static pprofd__profile *heap_profile(const heap_snapshot *h, long rate, const ch
         const pprofd__stack_record *r = &h->stacks.recs[i];
         int64_t v[4];
         heap_values(r->c, v);
-        failed = pprofd__profile_add_sample(p, NULL, r->pcs, (int)r->depth, v, NULL, 0) < 0;
+        pprofd__label l[PPROFD_LABEL_PAIRS];
+        int nl = pprofd__sample_labels((uint32_t)r->tag, l);
+        failed = pprofd__profile_add_sample(p, NULL, r->pcs, (int)r->depth, v, l, nl) < 0;
     }
     if (failed || add_lost(p, &h->stats, delta) < 0) {
         pprofd__profile_free(p);
