@@ -13,12 +13,13 @@
 #include "tests/check.h"
 #include "tests/heap_totals.h"
 
-static pthread_barrier_t park;
+static pthread_barrier_t started, park;
 
 static void *parked(void *arg)
 {
     (void)arg;
-    pthread_barrier_wait(&park); /* until the counting is done */
+    pthread_barrier_wait(&started); /* past pprofd's start hooks, which allocate */
+    pthread_barrier_wait(&park);    /* until the counting is done */
     return NULL;
 }
 
@@ -41,9 +42,11 @@ int main(void)
 #endif
     enum { THREADS = 5, CALLS = 100 };
     pthread_t t[THREADS];
+    pthread_barrier_init(&started, NULL, THREADS + 1);
     pthread_barrier_init(&park, NULL, THREADS + 1);
     for (int i = 0; i < THREADS; i++)
         CHECK(pthread_create(&t[i], NULL, parked, NULL) == 0);
+    pthread_barrier_wait(&started);
 
     long want = tasks_in_proc();
     CHECK_MSG(want == THREADS + 1, "/proc/self/task lists %ld", want);
