@@ -3,6 +3,7 @@
  * sampler/interpose/pthread.c; this file is the registry it feeds, the
  * trampoline new threads run, and the threadcreate table.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -140,15 +141,6 @@ void pprofd__threads_foreach(void (*fn)(const pprofd__thread *t, void *arg), voi
     }
 }
 
-/* getdents64's record; glibc 2.36 declares no wrapper. */
-struct task_dirent {
-    uint64_t ino;
-    int64_t off;
-    unsigned short reclen;
-    unsigned char type;
-    char name[];
-};
-
 int pprofd__threads_list_tasks(pid_t **out, int *count)
 {
     /* getdents64 into a buffer on the stack: opendir's DIR alone is 32 KiB
@@ -159,12 +151,12 @@ int pprofd__threads_list_tasks(pid_t **out, int *count)
     int n = 0, cap = 64;
     pid_t *tids = malloc((size_t)cap * sizeof *tids);
     char buf[4096] __attribute__((aligned(8)));
-    long got;
-    while (tids && (got = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
-        for (long at = 0; at < got;) {
-            const struct task_dirent *e = (const struct task_dirent *)(buf + at);
-            at += e->reclen;
-            if (e->name[0] < '0' || e->name[0] > '9')
+    ssize_t got;
+    while (tids && (got = getdents64(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t at = 0; at < got;) {
+            const struct dirent64 *e = (const struct dirent64 *)(buf + at);
+            at += e->d_reclen;
+            if (e->d_name[0] < '0' || e->d_name[0] > '9')
                 continue;
             if (n == cap) {
                 pid_t *bigger = realloc(tids, (size_t)(cap *= 2) * sizeof *tids);
@@ -175,7 +167,7 @@ int pprofd__threads_list_tasks(pid_t **out, int *count)
                 }
                 tids = bigger;
             }
-            tids[n++] = (pid_t)atoi(e->name);
+            tids[n++] = (pid_t)atoi(e->d_name);
         }
     }
     close(fd);
