@@ -12,10 +12,10 @@
  * A program linked with another allocator (jemalloc, tcmalloc) is the
  * exception: from pprofd's constructor on, the family forwards to that one
  * (underneath.h), through the same jump.
- * The memory itself is always glibc's, untouched: we add no header, so
- * malloc_usable_size, mallinfo2, malloc_trim and friends stay truthful
- * without us and are deliberately not interposed (one less frame and one
- * less way to be wrong).
+ * The memory itself is the allocator's, untouched: we add no header, so
+ * malloc_usable_size, mallinfo2, malloc_trim and friends (glibc's, or the
+ * other allocator's own) stay truthful without us and are deliberately not
+ * interposed (one less frame and one less way to be wrong).
  *
  * Cost. The fast paths are the whole point of this file:
  *   allocation: one TLS subtraction and a branch (heap.h), then a tail jump

@@ -32,7 +32,6 @@ static struct {
     void *(*memalign)(size_t, size_t);
     int (*posix_memalign)(void **, size_t, size_t);
     void *(*aligned_alloc)(size_t, size_t);
-    const char *name;
 } next;
 
 /* glibc's own, for its early chunks: the program's malloc_usable_size is
@@ -82,11 +81,6 @@ void *pprofd__underneath_memalign(size_t align, size_t size)
     int err = next.posix_memalign(&p, align, size);
     errno = err ? err : saved;
     return err ? NULL : p;
-}
-
-const char *pprofd__underneath_name(void)
-{
-    return next.name ? next.name : "glibc";
 }
 
 /* name's definition in the object at base, or NULL. */
@@ -164,7 +158,6 @@ void pprofd__underneath_init(void)
         memset(&next, 0, sizeof next);
         return;
     }
-    next.name = info.dli_fname;
     early_hi = (uintptr_t)sbrk(0);
     early_lo = heap_start();
     if (!early_lo || early_lo > early_hi)

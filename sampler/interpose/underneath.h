@@ -37,8 +37,9 @@ extern int pprofd__underneath_foreign PPROFD_HIDDEN;
 
 /* Where malloc.c's fast paths jump: glibc's __libc_* from the start, the
  * other allocator's after the switch (through underneath.c's wrappers for
- * free and realloc, which send glibc's early chunks back to glibc). A jump through one of these costs what a jump
- * through the GOT to glibc costs: nothing is added to glibc's case. */
+ * free and realloc, which send glibc's early chunks back to glibc). A jump
+ * through one of these costs what a jump through the GOT to glibc costs:
+ * nothing is added to glibc's case. */
 extern void *(*pprofd__next_malloc)(size_t) PPROFD_HIDDEN;
 extern void (*pprofd__next_free)(void *) PPROFD_HIDDEN;
 extern void *(*pprofd__next_calloc)(size_t, size_t) PPROFD_HIDDEN;
@@ -48,9 +49,6 @@ extern void *(*pprofd__next_memalign)(size_t, size_t) PPROFD_HIDDEN;
 /* An aligned block from the other allocator, whichever of memalign,
  * aligned_alloc or posix_memalign it has (valloc and pvalloc use it). */
 void *pprofd__underneath_memalign(size_t align, size_t size);
-
-/* "glibc", or the file name of the object forwarded to. */
-const char *pprofd__underneath_name(void);
 
 /* Find the allocator. Called once, from a constructor; idempotent. */
 void pprofd__underneath_init(void);
