@@ -613,3 +613,17 @@ out:
     free(mapsp);
     return rc;
 }
+
+unsigned char *pprofd__profile_encode_gzip(pprofd__profile *p, size_t *len)
+{
+    pprofd__gzip g;
+    unsigned char *data = NULL;
+    *len = 0;
+    if (pprofd__gzip_init(&g) == 0) {
+        if (pprofd__profile_encode(p, &g) == 0)
+            data = pprofd__gzip_take(&g, len);
+        pprofd__gzip_free(&g);
+    }
+    pprofd__profile_free(p);
+    return data;
+}

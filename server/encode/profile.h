@@ -53,6 +53,10 @@ int pprofd__profile_add_sample(pprofd__profile *p, const char *pseudo_leaf,
  * the sink failed). */
 int pprofd__profile_encode(pprofd__profile *p, pprofd__gzip *g);
 
+/* pprofd__profile_encode into a fresh gzip stream: the compressed bytes
+ * (malloc'd, *len of them), or NULL out of memory. Consumes p. */
+unsigned char *pprofd__profile_encode_gzip(pprofd__profile *p, size_t *len);
+
 /* Number of samples added so far. */
 size_t pprofd__profile_sample_count(const pprofd__profile *p);
 

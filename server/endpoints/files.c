@@ -28,7 +28,6 @@
 
 #include "sampler/config.h"
 #include "sampler/cpu.h"
-#include "server/encode/gzip.h"
 #include "server/endpoints/endpoints.h"
 
 extern char *program_invocation_short_name;
@@ -46,15 +45,8 @@ static void write_profile(const char *dir, const char *kind, pprofd__profile *p)
         fprintf(stderr, "pprofd: cannot build the %s profile: out of memory\n", kind);
         return;
     }
-    pprofd__gzip g;
-    unsigned char *data = NULL;
-    size_t len = 0;
-    if (pprofd__gzip_init(&g) == 0) {
-        if (pprofd__profile_encode(p, &g) == 0)
-            data = pprofd__gzip_take(&g, &len);
-        pprofd__gzip_free(&g);
-    }
-    pprofd__profile_free(p);
+    size_t len;
+    unsigned char *data = pprofd__profile_encode_gzip(p, &len);
     if (!data) {
         fprintf(stderr, "pprofd: cannot encode the %s profile: out of memory\n", kind);
         return;

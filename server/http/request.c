@@ -138,17 +138,12 @@ static void free_body(void *cls)
 enum MHD_Result pprofd__respond_profile(pprofd__request *req, const char *filename,
                                         pprofd__profile *p)
 {
-    pprofd__gzip g;
     body *b = calloc(1, sizeof *b);
-    int failed = !b || pprofd__gzip_init(&g) < 0;
-    if (!failed) {
-        failed = pprofd__profile_encode(p, &g) < 0;
-        if (!failed)
-            b->data = pprofd__gzip_take(&g, &b->len);
-        pprofd__gzip_free(&g);
-    }
-    pprofd__profile_free(p);
-    if (failed) {
+    if (b)
+        b->data = pprofd__profile_encode_gzip(p, &b->len);
+    else
+        pprofd__profile_free(p);
+    if (!b || !b->data) {
         free(b);
         return pprofd__respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
                                      "could not encode profile: out of memory");
