@@ -93,6 +93,17 @@ pprof_top() {
         fail "go tool pprof cannot read $f: $(cat "$WORK/pprof.err")"
 }
 
+# cum_bytes TOPOUTPUT NAME: the cumulative bytes pprof -top -unit=B gives NAME
+# (0 when it is not listed).
+cum_bytes() {
+    awk -v n="$2" '$6 == n { sub("B$", "", $4); print $4; found=1 } END { if (!found) print 0 }' <<<"$1"
+}
+
+# within VALUE TRUTH PERCENT: VALUE is within PERCENT% of TRUTH.
+within() {
+    awk -v v="$1" -v t="$2" -v pct="$3" 'BEGIN { d = v - t; if (d < 0) d = -d; exit !(d <= t * pct / 100) }'
+}
+
 # value_of_function TOPOUTPUT NAME: the flat value pprof -top gives NAME.
 flat_of() {
     awk -v n="$2" '$6 == n { print $1 }' <<<"$1"

@@ -13,16 +13,6 @@ SITE=$((12 << 20))
 SITES="malloc_site calloc_site realloc_site reallocarray_site memalign_site aligned_alloc_site
        posix_memalign_site valloc_site pvalloc_site strdup_site"
 
-# cum_bytes TOP FUNCTION: the cumulative bytes pprof -top -unit=B gives it.
-cum_bytes() {
-    awk -v n="$2" '$6 == n { sub("B$", "", $4); print $4; found=1 } END { if (!found) print 0 }' <<<"$1"
-}
-
-# within VALUE TRUTH PERCENT
-within() {
-    awk -v v="$1" -v t="$2" -v pct="$3" 'BEGIN { d = v - t; if (d < 0) d = -d; exit !(d <= t * pct / 100) }'
-}
-
 check_sites() {
     local how=$1
     wait_for_output '^ready$'

@@ -5,13 +5,6 @@
 source "$(dirname "$0")/lib.sh"
 
 SITE=$((12 << 20))
-cum_bytes() {
-    awk -v n="$2" '$6 == n { sub("B$", "", $4); print $4; found=1 } END { if (!found) print 0 }' <<<"$1"
-}
-within() {
-    awk -v v="$1" -v t="$2" -v pct="$3" 'BEGIN { d = v - t; if (d < 0) d = -d; exit !(d <= t * pct / 100) }'
-}
-
 start_server env LD_PRELOAD="$BUILD/libpprofd.so" PPROFD_ADDR=127.0.0.1:0 PPROFD_MEM_RATE=4096 \
     "$BUILD/tests/host-cxx_new"
 for _ in $(seq 1 600); do

@@ -4,13 +4,6 @@
 # live bytes within 10%, as with glibc's malloc.
 source "$(dirname "$0")/lib.sh"
 
-cum_bytes() {
-    awk -v n="$2" '$6 == n { sub("B$", "", $4); print $4; found=1 } END { if (!found) print 0 }' <<<"$1"
-}
-within() {
-    awk -v v="$1" -v t="$2" -v pct="$3" 'BEGIN { d = v - t; if (d < 0) d = -d; exit !(d <= t * pct / 100) }'
-}
-
 ran=0
 for alloc in jemalloc tcmalloc; do
     host=$BUILD/tests/host-other_allocator-$alloc

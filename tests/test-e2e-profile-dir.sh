@@ -7,12 +7,6 @@
 source "$(dirname "$0")/lib.sh"
 
 host=$BUILD/tests/host-batch
-cum_bytes() {
-    awk -v n="$2" '$6 == n { sub("B$", "", $4); print $4; found=1 } END { if (!found) print 0 }' <<<"$1"
-}
-within() {
-    awk -v v="$1" -v t="$2" -v pct="$3" 'BEGIN { d = v - t; if (d < 0) d = -d; exit !(d <= t * pct / 100) }'
-}
 # cum_pct TOP NAME: the cum% pprof -top gives NAME, without the % sign.
 cum_pct() {
     awk -v n="$2" '$6 == n { sub("%$", "", $5); print $5; found=1 } END { if (!found) print 0 }' <<<"$1"
