@@ -34,6 +34,7 @@ static void *report_labels(void *arg)
     return NULL;
 }
 
+#ifndef PPROFD_NO_INTERPOSE /* the heap part needs our malloc */
 typedef struct by_label {
     pprofd_labels a, b;
     int64_t alloc_a, alloc_b, freed_a, freed_b;
@@ -60,6 +61,7 @@ __attribute__((noinline)) static void allocate(int from, int n)
     for (int i = from; i < from + n; i++)
         objects[i] = malloc(1000);
 }
+#endif
 
 /* ---- CPU: the same code under two label sets, 1:3 ---- */
 
@@ -76,14 +78,14 @@ typedef struct cpu_work {
     _Atomic int64_t a_nanos, b_nanos; /* measured by the threads' own clocks */
 } cpu_work;
 
-static volatile uint64_t sink;
+static _Atomic uint64_t sink; /* both burning threads write it */
 
 __attribute__((noipa)) static void spin(int units)
 {
-    uint64_t x = sink;
+    uint64_t x = atomic_load_explicit(&sink, memory_order_relaxed);
     for (int i = 0; i < units * 50000; i++)
         x = x * 6364136223846793005ull + 1442695040888963407ull;
-    sink = x;
+    atomic_store_explicit(&sink, x, memory_order_relaxed);
 }
 
 static int64_t thread_nanos(void)
