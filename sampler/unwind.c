@@ -342,37 +342,8 @@ apply_rule(const frame_rule *r, uintptr_t sp, uintptr_t fp, uintptr_t hi, uintpt
     return *caller_pc != 0;
 }
 
-/* Async-signal-safe: one frame up by pc's learnt rule. */
-static int step_by_rule(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t hi,
-                        uintptr_t *caller_pc, uintptr_t *caller_sp, uintptr_t *caller_fp)
-{
-    frame_rule r;
-    rule_for(pc, &r);
-    return apply_rule(&r, sp, fp, hi, caller_pc, caller_sp, caller_fp);
-}
-
-/* Async-signal-safe: the cached path. The leaf's frame and its caller's by
- * learnt rules; then frame pointers if the caller keeps one. Returns the
- * depth, or 0 to ask for libunwind. */
-static int unwind_by_rules(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t hi,
-                           uintptr_t *pcs, int max)
-{
-    uintptr_t pc1, sp1, fp1, unused_pc, unused_sp, unused_fp;
-    if (max < 3 || !step_by_rule(pc, sp, fp, hi, &pc1, &sp1, &fp1))
-        return 0;
-    /* The caller must keep a frame pointer for the chain to be followed
-     * from it; its rule is keyed by the return address into it. */
-    frame_rule r;
-    if (rule_for(pc1, &r) != RULE_FP ||
-        !step_by_rule(pc1, sp1, fp1, hi, &unused_pc, &unused_sp, &unused_fp))
-        return 0;
-    pcs[0] = pc;
-    pcs[1] = pc1 - 1;
-    int n = walk_frame_pointers(fp1, sp1, hi, pcs, 2, max);
-    return n > 2 ? n : 0;
-}
-
-/* The heap sampler's walk: every frame by its rule. */
+/* Every frame by its rule: the heap sampler's walk, and the CPU
+ * profiler's for stacks it has seen before. */
 int pprofd__unwind_by_rules(uintptr_t pc, uintptr_t sp, uintptr_t fp, uintptr_t hi,
                             uintptr_t *pcs, int max, int *unknown)
 {
@@ -508,74 +479,69 @@ out:
     return hi;
 }
 
-/* Async-signal-safe under the conditions in unwind.h. */
+#ifdef UNW_FRAME_POINTER
+/* Async-signal-safe under the conditions in unwind.h. The rest of a DWARF
+ * walk from the cursor's frame (stored at pcs[n-1]; its registers pc, sp,
+ * fp and fp's location loc), learning each frame's rule on the way, so
+ * that the next sample through these frames needs no libunwind. */
+static int walk_dwarf_learning(unw_cursor_t *c, uintptr_t pc, uintptr_t sp, uintptr_t fp,
+                               uintptr_t loc, uintptr_t *pcs, int n, int max)
+{
+    while (n < max) {
+        int signal_frame = unw_is_signal_frame(c) > 0;
+        if (unw_step(c) <= 0) {
+            rule_store(pc, RULE_END, 0, 0);
+            break;
+        }
+        unw_word_t cip, csp, cfp;
+        if (unw_get_reg(c, UNW_REG_IP, &cip) < 0 || unw_get_reg(c, UNW_REG_SP, &csp) < 0 ||
+            unw_get_reg(c, UNW_FRAME_POINTER, &cfp) < 0 || cip == 0) {
+            rule_store(pc, RULE_END, 0, 0);
+            break;
+        }
+        uintptr_t cloc = fp_location(c);
+        if (signal_frame)
+            rule_store(pc, RULE_UNRULY, 0, 0);
+        else
+            learn_rule(pc, sp, fp, (uintptr_t)csp, (uintptr_t)cfp, cloc == loc, cloc);
+        /* Above a signal frame is an interrupted instruction (a host's own
+         * signal handler was running), stored as is. */
+        pcs[n++] = signal_frame ? (uintptr_t)cip : (uintptr_t)cip - 1;
+        pc = (uintptr_t)cip, sp = (uintptr_t)csp, fp = (uintptr_t)cfp, loc = cloc;
+    }
+    return n;
+}
+#endif
+
+/* Async-signal-safe under the conditions in unwind.h. Every frame is taken
+ * by its own rule: a frame pointer is followed only out of a frame known
+ * to keep one. Following the chain blindly from the first frame that
+ * keeps one (pprofd's own calloc, say) would read the next frame's rbp,
+ * a general register in code built without frame pointers, as a frame
+ * pointer and end the stack there. */
 int pprofd__unwind_signal_mixed(const void *ucontext, uintptr_t stack_lo, uintptr_t stack_hi,
                                 uintptr_t *pcs, int max, int *all_dwarf)
 {
-    unw_context_t context;
-    unw_cursor_t cursor;
     uintptr_t pc, sp, fp;
     *all_dwarf = 0;
     if (!take_leaf(ucontext, pcs, max, &pc, &sp, &fp))
         return 0;
 #ifdef UNW_FRAME_POINTER
-    int known = on_known_stack(sp, stack_lo, stack_hi);
-    if (known) {
-        int n = unwind_by_rules(pc, sp, fp, stack_hi, pcs, max);
-        if (n > 0)
+    if (on_known_stack(sp, stack_lo, stack_hi)) {
+        int unknown;
+        int n = pprofd__unwind_by_rules(pc, sp, fp, stack_hi, pcs, max, &unknown);
+        if (n > 0) {
+            pcs[0] = pc; /* the interrupted instruction itself, not a call site */
             return n;
-    }
-    if (max < 2 || init_cursor(&cursor, &context, ucontext) < 0 || unw_step(&cursor) <= 0)
-        return pprofd__unwind_signal(ucontext, stack_lo, stack_hi, pcs, max);
-    unw_word_t ip = 0, caller_sp = 0, caller_fp = 0;
-    if (unw_get_reg(&cursor, UNW_REG_IP, &ip) < 0 || ip == 0)
-        return 1;
-    pcs[1] = (uintptr_t)ip - 1;
-    /* The leaf's frame by DWARF: leaves often keep no frame, and the frame
-     * pointer then still names their caller's frame, which a pure
-     * frame-pointer walk would read as the leaf's and so skip the caller. */
-    if (known && unw_get_reg(&cursor, UNW_REG_SP, &caller_sp) == 0 &&
-        unw_get_reg(&cursor, UNW_FRAME_POINTER, &caller_fp) == 0 && caller_sp >= sp) {
-        /* "Untouched" only on libunwind's word: the caller's fp is still
-         * where the signal left it (our copy of the context), not merely
-         * equal to it by chance. */
-        unw_save_loc_t loc;
-        int untouched = unw_get_save_loc(&cursor, UNW_FRAME_POINTER, &loc) == 0 &&
-                        loc.type == UNW_SLT_MEMORY && loc.u.addr >= (unw_word_t)&context &&
-                        loc.u.addr < (unw_word_t)(&context + 1);
-        uintptr_t caller_loc = fp_location(&cursor);
-        learn_rule(pc, sp, fp, (uintptr_t)caller_sp, (uintptr_t)caller_fp, untouched, caller_loc);
-        int n = walk_frame_pointers((uintptr_t)caller_fp, (uintptr_t)caller_sp, stack_hi, pcs,
-                                    2, max);
-        if (n <= 2)
-            goto dwarf;
-        /* Trust the chain only if the caller keeps a frame pointer: then
-         * the chain's next return address is the one DWARF finds. A caller
-         * built without them leaves its own caller's frame in the
-         * register, and the chain would skip a frame. */
-        unw_word_t next_ip = 0, next_sp = 0, next_fp = 0;
-        if (unw_step(&cursor) <= 0 || unw_get_reg(&cursor, UNW_REG_IP, &next_ip) < 0 ||
-            next_ip == 0)
-            return n;
-        if (unw_get_reg(&cursor, UNW_REG_SP, &next_sp) == 0 &&
-            unw_get_reg(&cursor, UNW_FRAME_POINTER, &next_fp) == 0) {
-            uintptr_t next_loc = fp_location(&cursor);
-            learn_rule((uintptr_t)ip, (uintptr_t)caller_sp, (uintptr_t)caller_fp,
-                       (uintptr_t)next_sp, (uintptr_t)next_fp, next_loc == caller_loc, next_loc);
         }
-        if ((uintptr_t)next_ip - 1 == pcs[2])
-            return n;
-        pcs[2] = (uintptr_t)next_ip - 1;
-        *all_dwarf = 1;
-        return walk_dwarf(&cursor, pcs, 3, max);
     }
-dwarf:
-    /* No usable frame pointer past the leaf: code built without them. */
+    unw_context_t context;
+    unw_cursor_t cursor;
+    if (init_cursor(&cursor, &context, ucontext) < 0)
+        return pprofd__unwind_signal(ucontext, stack_lo, stack_hi, pcs, max);
     *all_dwarf = 1;
-    return walk_dwarf(&cursor, pcs, 2, max);
+    return walk_dwarf_learning(&cursor, pc, sp, fp, fp_location(&cursor), pcs, 1, max);
 #else
-    (void)context;
-    (void)cursor;
     return pprofd__unwind_signal(ucontext, stack_lo, stack_hi, pcs, max);
 #endif
 }

@@ -40,7 +40,7 @@
 #include <stdint.h>
 
 /* Deepest stack we keep; deeper stacks are truncated at the root end. */
-#define PPROFD_MAX_DEPTH 64
+#define PPROFD_MAX_DEPTH 256
 
 /* Fill pcs with the caller's stack as call sites, skipping the innermost
  * `skip` frames above the caller of this function. The walk uses pcs as
@@ -89,18 +89,13 @@ int pprofd__unwind_rule_kind(uintptr_t pc);
 int pprofd__unwind_signal(const void *ucontext, uintptr_t stack_lo, uintptr_t stack_hi,
                           uintptr_t *pcs, int max);
 
-/* What the CPU profiler uses where libunwind may run: two frames by DWARF
- * (a leaf often keeps no frame, so the frame pointer still names its
- * caller's frame and a pure walk would skip the caller), then frame
- * pointers from the caller on, cheaply, if the caller's frame pointer
- * leads where DWARF says; all DWARF otherwise (*all_dwarf set to 1 then).
- * What libunwind finds for a pc is remembered as a simple frame rule where
- * one fits (keeps a frame pointer; or has not touched it and returns
- * through sp + offset), so a pc seen before is unwound with no libunwind
- * call at all (x86-64). Limit: a frame without a frame pointer higher up
- * the chain (a libc function calling back into the program, say) is
- * skipped. Same conditions as pprofd__unwind_signal_dwarf(). Returns the
- * number stored. */
+/* What the CPU profiler uses where libunwind may run: every frame by the
+ * rule learnt for its pc (keeps a frame pointer; or has not touched it and
+ * returns through sp + offset), each frame checked on its own, so a pc
+ * seen before is unwound with no libunwind call at all (x86-64); when some
+ * frame has no rule, the whole stack by libunwind, learning the rules of
+ * every frame on the way (*all_dwarf set to 1 then). Same conditions as
+ * pprofd__unwind_signal_dwarf(). Returns the number stored. */
 int pprofd__unwind_signal_mixed(const void *ucontext, uintptr_t stack_lo, uintptr_t stack_hi,
                                 uintptr_t *pcs, int max, int *all_dwarf);
 

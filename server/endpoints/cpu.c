@@ -43,7 +43,7 @@ static void describe_window(pprofd__profile *p, const pprofd__cpu_window *win)
                  "under-counted");
     pprofd__profile_add_comment(p, line);
     snprintf(line, sizeof line,
-             "pprofd: stacks: %lld by frame pointers (leaf frame by libunwind), %lld by libunwind "
+             "pprofd: stacks: %lld by learnt frame rules, %lld by libunwind "
              "alone, %lld leaf only",
              (long long)win->frame_pointer_stacks, (long long)win->dwarf_stacks,
              (long long)win->leaf_only_stacks);
