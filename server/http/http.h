@@ -3,11 +3,12 @@
  * one request's state and the calls every endpoint answers with
  * (request.c). Server threads only.
  *
- * Threading: libmicrohttpd runs a small pool of epoll threads that answer
- * quick requests inline. A request that may take long (a CPU profile, any
- * `seconds=` delta, a thread capture) is suspended and its handler runs on
- * a worker thread of its own, so it may block (pprofd__wait) without
- * holding up other clients. Handlers are written the same either way:
+ * Threading: one polling thread of ours drives libmicrohttpd (server.c)
+ * and answers quick requests inline. A request that may take long (a CPU
+ * profile, any `seconds=` delta, a thread capture) is suspended and its
+ * handler runs on one of a fixed pool of worker threads (pool.c), so it may
+ * block (pprofd__wait) without holding up other clients. Every one of
+ * these threads blocks every signal but pprofd's own. Handlers are written the same either way:
  * pprofd__respond_* either queues the response or, on a worker, keeps it
  * until the connection is resumed.
  *
@@ -17,6 +18,7 @@
 #define PPROFD_HTTP_H
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,17 +28,30 @@
 #include "server/http/mhd.h" /* MHD_foo() calls go through the table it loads */
 #include "server/encode/profile.h"
 
+typedef struct pprofd__pool pprofd__pool;
+
 struct pprofd_server {
+    /* Written by the polling thread only once it runs (it replaces them
+     * when the host closed the descriptors under it), read by pprofd_stop
+     * after joining it. */
     struct MHD_Daemon *daemon;
     int listen_fd;
+    dev_t listen_dev;      /* the listening socket's identity: the canary */
+    ino_t listen_ino;      /* that tells the host closed our descriptors */
+    int epoll_fd;          /* libmicrohttpd's */
+    int wake_fd;           /* eventfd: pprofd_stop wakes the polling thread */
+    unsigned generation;   /* daemons started so far; daemon_lock to write */
+    pthread_mutex_t daemon_lock; /* generation vs. MHD_resume_connection */
+    pthread_t poller;
+    pprofd__pool *pool;    /* the workers long requests run on (pool.c) */
     int port;
     pid_t pid;             /* the process that started it (fork check) */
-    char addr[128];        /* as bound, for messages */
+    char addr[128];        /* as bound, for messages and to bind again */
     long mem_rate;         /* resolved settings */
     int cpu_hz;
     int max_seconds;
     _Atomic int stopping;  /* set by pprofd_stop; long handlers poll it */
-    _Atomic int workers;   /* long requests running on worker threads */
+    _Atomic int poller_exit; /* set by pprofd_stop once the pool is drained */
 };
 
 /* One request, from the first callback to completion. */

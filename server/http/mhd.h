@@ -35,7 +35,10 @@
     X(resume_connection)              \
     X(lookup_connection_value)        \
     X(get_connection_values)          \
-    X(get_connection_info)
+    X(get_connection_info)            \
+    X(get_daemon_info)                \
+    X(get_timeout)                    \
+    X(run)
 
 /* One pointer per function, typed from microhttpd.h's own prototype. */
 struct pprofd__mhd {
@@ -64,5 +67,8 @@ int pprofd__mhd_load(char *why, size_t len);
 #define MHD_lookup_connection_value pprofd__mhd.lookup_connection_value
 #define MHD_get_connection_values pprofd__mhd.get_connection_values
 #define MHD_get_connection_info pprofd__mhd.get_connection_info
+#define MHD_get_daemon_info pprofd__mhd.get_daemon_info
+#define MHD_get_timeout pprofd__mhd.get_timeout
+#define MHD_run pprofd__mhd.run
 
 #endif
