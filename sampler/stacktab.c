@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 
 #include "sampler/stacktab.h"
+#include "sampler/unwind.h"
 
 _Static_assert(sizeof(pprofd__stack) == 64, "an entry's header and counters fill one line");
 
@@ -92,8 +93,46 @@ pprofd__stack *pprofd__stacktab_intern(pprofd__stacktab *tab, const uintptr_t *p
     return pprofd__stacktab_intern_labelled(tab, pcs, depth, 0);
 }
 
+/* The PPROFD_HEAP_HOOK section (sampler/heap.h): the interposers and the
+ * thread-start trampoline, pprofd's own frames in the host's stacks. */
+extern const char __start_pprofd_hooks[] __attribute__((visibility("hidden")));
+extern const char __stop_pprofd_hooks[] __attribute__((visibility("hidden")));
+
+static int own_frame(uintptr_t pc)
+{
+    return pc >= (uintptr_t)__start_pprofd_hooks && pc < (uintptr_t)__stop_pprofd_hooks;
+}
+
+/* Out of line, so that its copy of the stack costs the signal handler's
+ * stack nothing unless one of pprofd's frames is there to drop. */
+static pprofd__stack *intern(pprofd__stacktab *tab, const uintptr_t *pcs, int depth,
+                             uint32_t labels);
+
+static __attribute__((noinline)) pprofd__stack *
+intern_without_own(pprofd__stacktab *tab, const uintptr_t *pcs, int depth, uint32_t labels)
+{
+    uintptr_t kept[PPROFD_MAX_DEPTH];
+    int n = 0;
+    for (int i = 0; i < depth && n < PPROFD_MAX_DEPTH; i++)
+        if (!own_frame(pcs[i]))
+            kept[n++] = pcs[i];
+    /* Nothing but pprofd's frames (a stack cut short): keep those, then. */
+    return n ? intern(tab, kept, n, labels) : intern(tab, pcs, depth, labels);
+}
+
 pprofd__stack *pprofd__stacktab_intern_labelled(pprofd__stacktab *tab, const uintptr_t *pcs,
                                                 int depth, uint32_t labels)
+{
+    /* pprofd's own frames (an interposer the signal landed in, the thread
+     * trampoline under every thread's start routine) are never shown. */
+    for (int i = 0; i < depth; i++)
+        if (own_frame(pcs[i]))
+            return intern_without_own(tab, pcs, depth, labels);
+    return intern(tab, pcs, depth, labels);
+}
+
+static pprofd__stack *intern(pprofd__stacktab *tab, const uintptr_t *pcs, int depth,
+                             uint32_t labels)
 {
     if (!tab->slots)
         return NULL;

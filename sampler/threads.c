@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "sampler/base.h"
+#include "sampler/heap.h"
 #include "sampler/threads.h"
 #include "sampler/unwind.h"
 #include "sampler/labels.h"
@@ -284,7 +285,8 @@ void pprofd__threadcreate_record(const uintptr_t *pcs, int depth)
                                   memory_order_relaxed);
 }
 
-void *pprofd__thread_start(void *p)
+/* In the hooks section: pprofd's own frame, left out of every stack. */
+PPROFD_HEAP_HOOK void *pprofd__thread_start(void *p)
 {
     start_args a = *(start_args *)p;
     free(p);

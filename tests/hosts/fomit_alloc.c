@@ -2,9 +2,12 @@
  * whose hot path is in the allocator entry points pprofd wraps (calloc,
  * memalign, posix_memalign keep a frame pointer in libpprofd), and which
  * also burns CPU at the bottom of a recursion 200 deep. For
- * test-e2e-stacks: every CPU sample must reach main. Runs until SIGTERM;
- * prints "ready" once running. */
+ * test-e2e-stacks: every CPU sample must reach main, or worker_main on the
+ * second thread that runs the same loop (whose stacks must not show
+ * pprofd's thread trampoline). Runs until SIGTERM; prints "ready" once
+ * running. */
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -56,14 +59,27 @@ __attribute__((noipa)) static int deep(int n)
     return r + frame[0];
 }
 
+__attribute__((noipa)) static void *worker_main(void *arg)
+{
+    while (!stop) {
+        alloc_loop();
+        sink += (uintptr_t)deep(200);
+    }
+    return arg;
+}
+
 int main(void)
 {
     signal(SIGTERM, on_term);
+    pthread_t worker;
+    if (pthread_create(&worker, NULL, worker_main, NULL) != 0)
+        return 1;
     printf("ready\n");
     fflush(stdout);
     while (!stop) {
         alloc_loop();
         sink += (uintptr_t)deep(200);
     }
+    pthread_join(worker, NULL);
     return 0;
 }
