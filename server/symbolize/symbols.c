@@ -64,7 +64,6 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static Dwfl *dwfl;
 static unsigned long long seen_adds, seen_subs; /* loader counters at the last report */
 static pprofd__symbols_stats stats;
-static long long libdw_bytes; /* signed sum of malloc deltas around libdw work */
 
 /* __cxa_demangle, if the process has a C++ runtime: looked up at run time
  * so that pprofd gains no libstdc++ dependency, and C++ hosts (which carry
@@ -112,39 +111,25 @@ static void unlock_symbols(void)
     pthread_mutex_unlock(&lock);
 }
 
-/* ---- malloc accounting for libdw ---- */
+/* ---- what libdw holds ----
+ * Not measured. glibc's only figure for it, mallinfo2(), walks every free
+ * chunk of every arena with that arena's lock held (470 ms on a heap of a
+ * million free chunks, the host's malloc stalled meanwhile), and it counts
+ * every thread's allocations, the host's too. The figures below are
+ * pprofd's own tables, exactly. The measure calls stay as the places to
+ * count libdw's allocations by other means. */
 
-static size_t malloc_in_use(void)
-{
-    /* O(free chunks) inside glibc: called only around cold work. */
-    struct mallinfo2 mi = mallinfo2();
-    return mi.uordblks + mi.hblkhd;
-}
-
-/* Attribute to libdw what malloc gained over a stretch of work, minus what
- * our own tables gained. Nested stretches count once, at the outermost. */
-
-
-static int measure_depth;
-static size_t own_bytes_locked(void);
+static long long libdw_bytes; /* stays 0: see above */
 
 pprofd__measure pprofd__symbols_measure_begin(void)
 {
     pprofd__measure s = {0};
-    if (measure_depth++ == 0) {
-        s.outer = true;
-        s.heap = (long long)malloc_in_use();
-        s.own = (long long)own_bytes_locked();
-    }
     return s;
 }
 
 void pprofd__symbols_measure_end(pprofd__measure s)
 {
-    measure_depth--;
-    if (s.outer)
-        libdw_bytes += ((long long)malloc_in_use() - s.heap) -
-                       ((long long)own_bytes_locked() - s.own);
+    (void)s;
 }
 
 /* ---- string pool: every string the cache hands out ---- */
@@ -446,7 +431,6 @@ static void forget_everything(void)
     pool_cap = pool_len = pool_bytes = pc_cap = pc_len = frame_len = frame_cap = 0;
     pprofd__symbols_modules_forget();
     libdw_bytes = 0;
-    measure_depth = 0;
 }
 
 typedef struct find_by_name {

@@ -48,10 +48,9 @@ void pprofd__symbols_object_info(const char *path, pprofd__object_info *out);
  * symbol table on first use; O(objects) afterwards). */
 size_t pprofd__symbols_count(void);
 
-/* Bytes the symbol caches hold, for the index page: pprofd's own tables
- * exactly, plus what libdw allocated while loading (measured as malloc's
- * in-use delta around the loads, so approximate when other threads allocate
- * at the same time). */
+/* Bytes the symbol caches hold, for the index page: pprofd's own tables,
+ * exactly. What libdw allocates is not counted (glibc could tell only
+ * through mallinfo2, which stalls the host's malloc: see symbols.c). */
 size_t pprofd__symbols_memory(void);
 
 /* Counters for benchmarks and tests. */

@@ -90,10 +90,5 @@ void pprofd__text_heap(pprofd__strbuf *b, pprofd__stack_snapshot *s, long rate,
               "# DroppedSamples = %llu\n# DroppedBytes = %lld\n# LiveSampledObjects = %zu\n",
               rate, stats->memory, stats->cap, (unsigned long long)stats->dropped,
               (long long)stats->dropped_bytes, stats->live_objects);
-    struct mallinfo2 mi = mallinfo2();
-    pprofd__strbuf_printf(b,
-              "\n# glibc mallinfo2\n# Arena = %zu\n# Mmapped = %zu\n# InUse = %zu\n# Free = %zu\n"
-              "# Releasable = %zu\n",
-              mi.arena, mi.hblkhd, mi.uordblks, mi.fordblks, mi.keepcost);
     s->sorted = 0;
 }
