@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 #include "sampler/config.h"
 
@@ -12,9 +13,13 @@ extern char **__environ;
 static pprofd__settings config;
 static _Atomic int state; /* 0 unread, 1 reading, 2 read */
 
-/* getenv without locks or allocation. */
+/* getenv without locks or allocation, and with secure_getenv's rule: a
+ * setuid or setgid program (AT_SECURE) ignores its environment, or anyone
+ * who may run it could make it serve its memory on every interface. */
 static const char *env(const char *name)
 {
+    if (getauxval(AT_SECURE))
+        return NULL;
     size_t len = strlen(name);
     for (char **e = __environ; e && *e; e++)
         if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
