@@ -174,14 +174,18 @@ ENTRY void *memalign(size_t align, size_t size)
     return account(next_memalign(align, size), size);
 }
 
-/* glibc 2.36's aligned_alloc is memalign (an alias); later ones reject a
- * non-power-of-two alignment, as C17 allows. Do that here too. */
+/* As the C library it stands for does: glibc up to 2.37 makes aligned_alloc
+ * an alias of memalign (any alignment, rounded up to a power of two; 0 as
+ * the smallest), 2.38 and later reject an alignment that is not a power of
+ * two with EINVAL, as C17 allows. */
 ENTRY void *aligned_alloc(size_t align, size_t size)
 {
+#if !defined(__GLIBC__) || __GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 38)
     if (align == 0 || (align & (align - 1)) != 0) {
         errno = EINVAL;
         return NULL;
     }
+#endif
     return account(next_memalign(align, size), size);
 }
 
@@ -209,6 +213,10 @@ ENTRY void *valloc(size_t size)
 ENTRY void *pvalloc(size_t size)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (size > SIZE_MAX - page + 1) { /* rounding up would wrap: as glibc */
+        errno = ENOMEM;
+        return NULL;
+    }
     size_t rounded = (size + page - 1) & ~(page - 1);
     if (FOREIGN)
         return account(pprofd__underneath_memalign(page, rounded ? rounded : page),
