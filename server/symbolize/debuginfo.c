@@ -23,10 +23,20 @@
  * whole file, .symtab and DWARF included. O(mappings) to find the range,
  * once per such object.
  */
+/* libdwfl opens files without O_CLOEXEC: mark each one it hands back, or
+ * every child the host execs inherits them (one per loaded object). A
+ * fork+exec in the instant between its open and this still inherits it. */
+static int cloexec(int fd)
+{
+    if (fd >= 0)
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
+}
+
 static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
                     char **file_name, Elf **elfp)
 {
-    int fd = dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp);
+    int fd = cloexec(dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp));
     const char *deleted = strstr(modname, " (deleted)");
     if (fd >= 0 || *elfp || !deleted || deleted[strlen(" (deleted)")] != 0)
         return fd;
@@ -83,8 +93,9 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
                           Dwarf_Addr base, const char *file_name, const char *debuglink_file,
                           GElf_Word debuglink_crc, char **debuginfo_file_name)
 {
-    int fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name,
-                                          debuglink_file, debuglink_crc, debuginfo_file_name);
+    int fd = cloexec(dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name,
+                                                  debuglink_file, debuglink_crc,
+                                                  debuginfo_file_name));
     if (fd >= 0 || !file_name || !debuglink_file || !*debuglink_file ||
         strchr(debuglink_file, '/'))
         return fd;
