@@ -143,6 +143,20 @@ typedef struct pprofd__heap_object {
  * size/p bytes, p = 1 - exp(-size/rate). Exact (1, size) at rate <= 1. */
 void pprofd__heap_weigh(size_t size, long rate, int64_t *weight, int64_t *bytes);
 
+/* Whether the program's malloc is pprofd's interposer (sampler/interpose/
+ * malloc.c; weak: builds without the interposer have none, and the caller
+ * must check that it exists). 0 when libpprofd was loaded with dlopen. */
+int pprofd__malloc_is_the_programs(void) __attribute__((weak));
+
+/* What the index and heap profiles say when it is not, or NULL. */
+static inline const char *pprofd__heap_not_sampled_why(void)
+{
+    if (pprofd__malloc_is_the_programs && !pprofd__malloc_is_the_programs())
+        return "pprofd: the program's malloc is not pprofd's (libpprofd was loaded with dlopen, "
+               "not LD_PRELOAD or linking): no allocation is sampled and heap profiles are empty";
+    return NULL;
+}
+
 /* Record a sampled allocation of `size` bytes at p. The stack starts at
  * the first frame outside PPROFD_HEAP_HOOK functions. */
 void pprofd__heap_record_alloc(void *p, size_t size);

@@ -30,6 +30,7 @@
  * stack begins at the host's call site however the compiler inlined or
  * tail-called these. Nothing here calls malloc; all of it is re-entrant.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdint.h>
@@ -222,4 +223,16 @@ ENTRY void *pvalloc(size_t size)
         return account(pprofd__underneath_memalign(page, rounded ? rounded : page),
                        rounded ? rounded : page);
     return account(__libc_pvalloc(size), rounded ? rounded : page);
+}
+
+/* This file's malloc itself, whatever the program's "malloc" resolves to. */
+extern void *pprofd__malloc_self(size_t) __attribute__((alias("malloc"), visibility("hidden"), copy(malloc)));
+
+/* Whether the program's malloc is this file's. It is not when libpprofd was
+ * loaded with dlopen (after the program bound malloc to the C library):
+ * then no allocation reaches the sampler and heap profiles stay empty. */
+int pprofd__malloc_is_the_programs(void)
+{
+    void *global = dlsym(RTLD_DEFAULT, "malloc");
+    return global == NULL || global == (void *)pprofd__malloc_self;
 }

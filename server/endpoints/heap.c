@@ -101,6 +101,9 @@ static pprofd__profile *heap_profile(const heap_snapshot *h, long rate, const ch
      * (pprof drops the same frames from legacy heap profiles). */
     pprofd__profile_set_drop_frames(p, "operator new(\\[\\])?");
     pprofd__profile_set_time(p, h->time_nanos - duration_nanos, duration_nanos);
+    const char *unsampled = pprofd__heap_not_sampled_why();
+    if (unsampled)
+        pprofd__profile_add_comment(p, unsampled);
     int failed = 0;
     for (size_t i = 0; i < h->stacks.len && !failed; i++) {
         const pprofd__stack_record *r = &h->stacks.recs[i];

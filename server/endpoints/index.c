@@ -36,6 +36,7 @@ enum MHD_Result pprofd__handle_index(pprofd__request *req)
     v.heap_rate = pprofd__heap_rate();
     pprofd__heap_get_stats(&v.heap);
     v.symbol_memory = pprofd__symbols_memory();
+    v.heap_unsampled = pprofd__heap_not_sampled_why();
     pprofd__strbuf b = {0};
     pprofd__text_index(&b, &v);
     return pprofd__respond_strbuf(req, "text/html; charset=utf-8", &b);

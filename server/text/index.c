@@ -27,6 +27,8 @@ void pprofd__text_index(pprofd__strbuf *b, const pprofd__index_view *v)
     for (size_t i = 0; i < v->nrows; i++)
         pprofd__strbuf_printf(b, "<li><div class=profile-name>%s: </div> %s</li>\n", v->rows[i].name,
                   v->rows[i].description);
+    if (v->heap_unsampled)
+        pprofd__strbuf_printf(b, "<p><b>%s</b></p>\n", v->heap_unsampled);
     pprofd__strbuf_printf(b, "<p>Contention profiling does not exist in pprofd yet: mutex and block "
                   "answer valid profiles with no samples.</p>\n");
     const pprofd__heap_stats *hs = &v->heap;

@@ -73,6 +73,7 @@ typedef struct pprofd__index_view {
     long heap_rate;
     pprofd__heap_stats heap;
     size_t symbol_memory;
+    const char *heap_unsampled; /* why no allocation is sampled, or NULL */
 } pprofd__index_view;
 
 void pprofd__text_index(pprofd__strbuf *b, const pprofd__index_view *v);
