@@ -292,6 +292,15 @@ static int removed_module(Dwfl_Module *m, void *userdata, const char *name, Dwar
     return DWARF_CB_OK;
 }
 
+static int free_module_userdata(Dwfl_Module *m, void **userdata, const char *name,
+                                Dwarf_Addr base, void *arg)
+{
+    (void)m, (void)name, (void)base, (void)arg;
+    pprofd__symbols_module_free(*userdata);
+    *userdata = NULL;
+    return DWARF_CB_OK;
+}
+
 static int match_cxx_runtime(Dwfl_Module *m, void **userdata, const char *name, Dwarf_Addr base,
                              void *arg)
 {
@@ -352,6 +361,18 @@ static int refresh_session(void)
     if (dwfl && counters[0] == seen_adds && counters[1] == seen_subs)
         return 0;
     pprofd__measure s = pprofd__symbols_measure_begin();
+    if (dwfl && counters[1] != seen_subs) {
+        /* Something was unloaded: start a fresh session. Reporting the
+         * maps again into the old one keeps modules libdwfl does not match
+         * to their new report (libc's, pprofd's own...), each with its open
+         * files and tables: a plugin-loading host grew 15 MB and 7
+         * descriptors per request. Lookups after an unload are cold anyway
+         * (the cache is flushed below). */
+        dwfl_getmodules(dwfl, free_module_userdata, NULL, 0);
+        dwfl_end(dwfl);
+        dwfl = NULL;
+        stats.reloads++;
+    }
     if (!dwfl) {
         dwfl = dwfl_begin(&pprofd__symbols_callbacks);
         if (!dwfl) {
