@@ -65,6 +65,14 @@ typedef struct pprofd_options {
      * comment, and the index page says so. Nothing held is ever given back,
      * so lowering it only stops growth. */
     size_t mem_cap;
+
+    /* A secret every request must then carry as "Authorization: Bearer
+     * <token>" ($PPROFD_TOKEN); 401 without it. NULL: none (or the file's). */
+    const char *token;
+
+    /* A file whose first line is that token ($PPROFD_TOKEN_FILE), so the
+     * secret need not sit in the environment. Ignored when token is set. */
+    const char *token_file;
 } pprofd_options;
 
 typedef struct pprofd_server pprofd_server;

@@ -69,6 +69,12 @@ static void read_environment(pprofd__settings *c)
     const char *dir = env("PPROFD_PROFILE_DIR");
     if (dir && strlen(dir) < sizeof c->profile_dir)
         strcpy(c->profile_dir, dir);
+    const char *token = env("PPROFD_TOKEN");
+    if (token && strlen(token) < sizeof c->token)
+        strcpy(c->token, token);
+    const char *token_file = env("PPROFD_TOKEN_FILE");
+    if (token_file && strlen(token_file) < sizeof c->token_file)
+        strcpy(c->token_file, token_file);
 }
 
 const pprofd__settings *pprofd__config(void)

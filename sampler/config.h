@@ -41,6 +41,8 @@ typedef struct pprofd__settings {
     long cpu_stacks;   /* PPROFD_CPU_STACKS, 1..2^22; 0 when unset (the default) */
     int unwind_check;  /* PPROFD_UNWIND_CHECK > 0 */
     char profile_dir[256]; /* PPROFD_PROFILE_DIR: profiles written there at exit; "" unset */
+    char token[256];       /* PPROFD_TOKEN: the bearer token requests need; "" none */
+    char token_file[256];  /* PPROFD_TOKEN_FILE: a file holding it; "" unset */
 } pprofd__settings;
 
 /* The configuration, read on the first call. Never NULL. */

@@ -52,6 +52,7 @@ struct pprofd_server {
     int max_seconds;
     _Atomic int stopping;  /* set by pprofd_stop; long handlers poll it */
     _Atomic int poller_exit; /* set by pprofd_stop once the pool is drained */
+    char token[256];       /* PPROFD_TOKEN: required as a bearer token; "" none */
 };
 
 /* One request, from the first callback to completion. */
@@ -59,6 +60,8 @@ typedef struct pprofd__request {
     struct MHD_Connection *conn;
     pprofd_server *server;
     const char *method;
+    char *raw_uri;        /* as the client sent it, undecoded (guard.c) */
+    int wants_body;       /* a POST to /debug/pprof/symbol: the one body read */
     const char *name;     /* the part after /debug/pprof/ ("" for the index) */
     char *body;           /* POST body (symbol) */
     size_t body_len;

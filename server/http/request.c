@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "server/endpoints/endpoints.h"
+#include "server/http/guard.h"
 #include "server/http/http.h"
 #include "server/http/pool.h"
 #include "server/text/strbuf.h"
@@ -233,9 +234,27 @@ int pprofd__wait(pprofd__request *req, long ms)
     }
 }
 
-static enum MHD_Result dispatch(pprofd__request *req, const char *url)
+static enum MHD_Result dispatch(pprofd__request *req, const char *url, int http11)
 {
     size_t plen = strlen(PREFIX);
+    /* Before anything else: what was sent must be a plain path. */
+    if (!pprofd__raw_path_ok(req, url))
+        return pprofd__respond_error(req, MHD_HTTP_NOT_FOUND, "404 page not found");
+    if (http11 && !MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Host"))
+        return pprofd__respond_error(req, MHD_HTTP_BAD_REQUEST, "missing required Host header");
+    if (!pprofd__authorized(req)) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            strlen("401 unauthorized: a bearer token is required\n"),
+            "401 unauthorized: a bearer token is required\n", MHD_RESPMEM_PERSISTENT);
+        if (!r)
+            return MHD_NO;
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"pprofd\"");
+        MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+        add_common_headers(r);
+        return queue_response(req, MHD_HTTP_UNAUTHORIZED, r);
+    }
+    if (atomic_load(&req->server->stopping))
+        return pprofd__respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is stopping");
     if (strcmp(url, "/debug/pprof") == 0) {
         struct MHD_Response *r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
         if (!r)
@@ -255,9 +274,22 @@ static enum MHD_Result dispatch(pprofd__request *req, const char *url)
     }
     int is_get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     int is_post = strcmp(req->method, "POST") == 0;
-    if (!is_get && !(is_post && ep && ep->allow_post))
-        return pprofd__respond_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
-                                     "method %s not allowed", req->method);
+    if (!is_get && !(is_post && ep && ep->allow_post)) {
+        struct pprofd__strbuf;
+        char line[128];
+        int n = snprintf(line, sizeof line, "method %s not allowed\n", req->method);
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            n > 0 && (size_t)n < sizeof line ? (size_t)n : 0, line, MHD_RESPMEM_MUST_COPY);
+        if (!r)
+            return MHD_NO;
+        MHD_add_response_header(r, "Allow", ep && ep->allow_post ? "GET, HEAD, POST" : "GET, HEAD");
+        MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+        add_common_headers(r);
+        return queue_response(req, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+    }
+    char why[160];
+    if (pprofd__check_query(req, why, sizeof why) < 0)
+        return pprofd__respond_error(req, MHD_HTTP_BAD_REQUEST, "%s", why);
     if (req->body_too_large)
         return pprofd__respond_error(req, MHD_HTTP_CONTENT_TOO_LARGE,
                                      "request body exceeds %u bytes", MAX_BODY);
@@ -271,21 +303,27 @@ enum MHD_Result pprofd__on_request(void *cls, struct MHD_Connection *conn, const
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    (void)version;
     pprofd__request *req = *con_cls;
-    if (!req) {
-        /* First call: headers only. Answer on the next one. */
-        req = calloc(1, sizeof *req);
+    if (!req) { /* no URI callback ran (out of memory there) */
+        req = pprofd__on_uri(cls, url, conn);
         if (!req)
             return MHD_NO;
-        req->conn = conn;
-        req->server = cls;
-        req->method = method;
         *con_cls = req;
+    }
+    if (!req->method) {
+        /* First call: headers only. Answer on the next one. Only a POST to
+         * /symbol has its body kept; any other is read and dropped. */
+        req->method = method;
+        req->wants_body = strcmp(method, "POST") == 0 && req->raw_uri &&
+                          strcmp(req->raw_uri, PREFIX "symbol") == 0;
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
+        if (!req->wants_body) {
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
         if (req->body_too_large || req->body_len + n > MAX_BODY) {
             req->body_too_large = 1;
         } else {
@@ -302,7 +340,7 @@ enum MHD_Result pprofd__on_request(void *cls, struct MHD_Connection *conn, const
     }
     if (req->deferred)
         return req->answered ? pprofd__finish_deferred(req) : MHD_YES;
-    return dispatch(req, url);
+    return dispatch(req, url, version && strcmp(version, MHD_HTTP_VERSION_1_1) == 0);
 }
 
 void pprofd__on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -316,6 +354,7 @@ void pprofd__on_completed(void *cls, struct MHD_Connection *conn, void **con_cls
         if (req->deferred_response)
             MHD_destroy_response(req->deferred_response);
         free(req->body);
+        free(req->raw_uri);
         free(req);
         *con_cls = NULL;
     }

@@ -40,6 +40,7 @@
 #include "sampler/heap.h"
 #include "sampler/threaddump.h"
 #include "sampler/threads.h"
+#include "server/http/guard.h"
 #include "server/http/http.h"
 #include "server/http/pool.h"
 
@@ -172,6 +173,10 @@ static struct MHD_Daemon *start_daemon(pprofd_server *s)
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, pprofd__on_request, s,
         MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
         MHD_OPTION_NOTIFY_COMPLETED, pprofd__on_completed, s,
+        MHD_OPTION_URI_LOG_CALLBACK, pprofd__on_uri, s,
+        /* libmicrohttpd's 32 KiB per connection ran out parsing ~600 query
+         * parameters (2.4 KB of URL) and closed without an answer. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_SECONDS,
         MHD_OPTION_END);
@@ -307,6 +312,13 @@ PPROFD_API pprofd_server *pprofd_start(const pprofd_options *opts)
     if (o.mem_cap != 0)
         pprofd__heap_set_memory_cap(o.mem_cap); /* else $PPROFD_MEM_CAP (config.h) */
 
+    if (pprofd__read_token(o.token ? o.token : config->token,
+                           o.token_file ? o.token_file : config->token_file, s->token,
+                           sizeof s->token, err, sizeof err) < 0) {
+        fprintf(stderr, "pprofd: %s\n", err);
+        goto fail;
+    }
+
     s->listen_fd = open_listener(addr, s->addr, sizeof s->addr, err, sizeof err);
     if (s->listen_fd < 0) {
         fprintf(stderr, "pprofd: %s\n", err);
@@ -352,6 +364,7 @@ fail:
     if (s->wake_fd >= 0)
         close(s->wake_fd);
     pthread_mutex_destroy(&s->daemon_lock);
+    explicit_bzero(s->token, sizeof s->token);
     free(s);
     return NULL;
 }
@@ -397,5 +410,6 @@ PPROFD_API void pprofd_stop(pprofd_server *s)
     }
     /* Else the daemon was abandoned (listen_again): never called again. */
     pthread_mutex_destroy(&s->daemon_lock);
+    explicit_bzero(s->token, sizeof s->token);
     free(s);
 }
