@@ -126,7 +126,19 @@ static int open_listener(const char *addr, char *shown, size_t shown_size, char 
             bound_port = ntohs(in6->sin6_port);
         }
     }
-    snprintf(shown, shown_size, "%s:%d", numeric, bound_port);
+    int any = 0;
+    if (ss.ss_family == AF_INET6) {
+        any = IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr);
+        snprintf(shown, shown_size, "[%s]:%d", numeric, bound_port);
+    } else {
+        any = ss.ss_family == AF_INET &&
+              ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+        snprintf(shown, shown_size, "%s:%d", numeric, bound_port);
+    }
+    /* Profiles hold the program's memory layout and more: say it once. */
+    if (any)
+        fprintf(stderr, "pprofd: serving %s on every interface: anyone who reaches this host "
+                        "can read its profiles (PPROFD_TOKEN requires a token)\n", shown);
     return fd;
 }
 
