@@ -110,4 +110,7 @@ void pprofd__cpu_fork_prepare(void);
 void pprofd__cpu_fork_parent(void);
 void pprofd__cpu_fork_child(void);
 
+/* 1 while SIGPROF's handler is pprofd's; 0 once the host replaced it. */
+int pprofd__cpu_handler_intact(void);
+
 #endif

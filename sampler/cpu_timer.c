@@ -654,3 +654,12 @@ __attribute__((constructor)) static void cpu_load(void)
     pprofd__threads_add_hooks(on_thread_start, on_thread_exit);
     pprofd__fork_init();
 }
+
+/* Whether SIGPROF still reaches pprofd's handler: a host that installs its
+ * own while a profile runs takes every later tick, and the profile would
+ * end silently short. */
+int pprofd__cpu_handler_intact(void)
+{
+    struct sigaction cur;
+    return sigaction(SIGPROF, NULL, &cur) == 0 && is_our_handler(&cur);
+}

@@ -138,3 +138,12 @@ code=$(curl -s -o "$WORK/409.txt" -w '%{http_code}' "$BASE/profile?seconds=1")
 grep -q 'SIGPROF handler' "$WORK/409.txt" || fail "409 reason: $(cat "$WORK/409.txt")"
 pass "host-owned SIGPROF: 409 ($(cat "$WORK/409.txt"))"
 stop_server || fail "host did not exit cleanly"
+
+# A host that takes SIGPROF over while a profile runs: the profile says so.
+start_server env LD_PRELOAD="$LIB" PPROFD_ADDR=127.0.0.1:0 "$HOST" sigprof-late
+fetch "$BASE/profile?seconds=3" "$WORK/late.out"
+grep -q '^installed$' "$SERVER_LOG" || fail "the host never installed its handler"
+go tool pprof -comments "$WORK/late.out" 2>&1 | grep -q "replaced pprofd's SIGPROF handler" ||
+    fail "a profile cut short by the host's SIGPROF handler does not say so: $(go tool pprof -comments "$WORK/late.out" 2>&1)"
+pass "host's SIGPROF handler installed mid-profile: the profile says it is short"
+stop_server || fail "host did not exit cleanly"

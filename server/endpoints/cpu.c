@@ -53,6 +53,12 @@ static void describe_window(pprofd__profile *p, const pprofd__cpu_window *win)
                  (long long)win->lost_samples);
         pprofd__profile_add_comment(p, line);
     }
+    if (!pprofd__cpu_handler_intact()) {
+        snprintf(line, sizeof line,
+                 "pprofd: the program replaced pprofd's SIGPROF handler during this profile: "
+                 "samples after that were not taken, the profile is short");
+        pprofd__profile_add_comment(p, line);
+    }
     if (win->timer_failures > 0) {
         snprintf(line, sizeof line, "pprofd: %d threads could not get a CPU timer",
                  win->timer_failures);

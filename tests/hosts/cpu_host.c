@@ -6,6 +6,7 @@
  *   busy N      N threads spinning
  *   churn       threads created and exiting all the time, each busy ~5 ms
  *   sigprof     installs its own SIGPROF handler, then idles
+ *   sigprof-late spins, and installs its own SIGPROF handler after 1 s
  *   many        spins at the end of call chains of 1..50 frames: fifty
  *               distinct stacks */
 #include <pthread.h>
@@ -161,6 +162,22 @@ int main(int argc, char **argv)
         churn();
     } else if (strcmp(mode, "many") == 0) {
         many_stacks();
+    } else if (strcmp(mode, "sigprof-late") == 0) {
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        uint64_t x = 1;
+        int installed = 0;
+        while (!stop) {
+            SPIN(x, 1000)
+            sink = x;
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            if (!installed && t.tv_sec - t0.tv_sec >= 1) {
+                signal(SIGPROF, host_sigprof);
+                installed = 1;
+                printf("installed\n");
+                fflush(stdout);
+            }
+        }
     } else if (strcmp(mode, "sigprof") == 0) {
         signal(SIGPROF, host_sigprof);
         while (!stop)
