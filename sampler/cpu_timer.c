@@ -141,7 +141,8 @@ static clockid_t thread_cpu_clock(pid_t tid)
     return (clockid_t)((~(unsigned)tid << 3) | 6u);
 }
 
-/* A uniform first expiry in (0, period]: a thread that uses less CPU than a
+/* A uniform first expiry in (0, period] (so a whole second at hz=1:
+ * pprofd__cpu_timer_expiry carries it into tv_sec): a thread that uses less CPU than a
  * period is then sampled with probability use/period, not never. */
 static long random_phase(long period)
 {
@@ -157,6 +158,11 @@ static long random_phase(long period)
     x *= 0xbf58476d1ce4e5b9ull;
     x ^= x >> 29;
     return 1 + (long)(x % (uint64_t)period);
+}
+
+struct timespec pprofd__cpu_timer_expiry(long nanos)
+{
+    return (struct timespec){nanos / 1000000000L, nanos % 1000000000L};
 }
 
 static int find_timer(pid_t tid)
@@ -203,7 +209,7 @@ static int add_timer(pid_t tid)
     long period = (long)atomic_load(&period_nanos);
     struct itimerspec its = {
         .it_interval = {period / 1000000000, period % 1000000000},
-        .it_value = {0, random_phase(period)},
+        .it_value = pprofd__cpu_timer_expiry(random_phase(period)),
     };
     if (timer_settime(timer, 0, &its, NULL) < 0) {
         int err = -errno;
@@ -458,7 +464,10 @@ static int take_sigprof(char *why, size_t why_size)
         memset(&sa, 0, sizeof sa);
         sa.sa_sigaction = on_sigprof;
         sa.sa_flags = SA_RESTART | SA_SIGINFO;
-        sigemptyset(&sa.sa_mask);
+        /* Every signal masked while it runs: the dump signal (threaddump.c,
+         * masked the same way) must not land inside this handler's walk,
+         * since libunwind is not re-entrant (unwind.h). */
+        sigfillset(&sa.sa_mask);
         if (sigaction(SIGPROF, &sa, NULL) < 0) {
             snprintf(why, why_size, "cannot install the SIGPROF handler: %s", strerror(errno));
             return -errno;

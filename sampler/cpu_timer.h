@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "sampler/stacktab.h"
 
@@ -47,5 +48,9 @@ void pprofd__cpu_timer_counts(pprofd__cpu_counts *out);
 void pprofd__cpu_timer_fork_prepare(void);
 void pprofd__cpu_timer_fork_parent(void);
 void pprofd__cpu_timer_fork_child(void);
+
+/* A timer's expiry of `nanos` (> 0) as a valid timespec: tv_nsec below
+ * 1e9 (timer_settime rejects anything else). */
+struct timespec pprofd__cpu_timer_expiry(long nanos);
 
 #endif

@@ -187,9 +187,11 @@ PPROFD_HEAP_HOOK __attribute__((noinline)) void *pprofd__heap_sample_slow(void *
     if (t->guard)
         return p; /* the countdown stays spent: every sampler allocation comes here */
     if (__builtin_expect(atomic_load_explicit(&init_state, memory_order_acquire) != 2, 0)) {
+        int saved_errno = errno; /* the config's parsing, mmap: the host's errno stays */
         t->guard++;
         pprofd__heap_init();
         t->guard--;
+        errno = saved_errno;
     }
     long r = pprofd__heap_rate();
     if (r == 0) {
@@ -358,6 +360,9 @@ PPROFD_HEAP_HOOK __attribute__((noinline)) void pprofd__heap_record_alloc(void *
     pprofd__heap_tls *t = &pprofd__heap_tls_state;
     if (t->guard)
         return;
+    /* The walk (libunwind, the learning walk), mmaps of tables: a malloc
+     * that succeeded leaves the host's errno as it was. */
+    int saved_errno = errno;
     t->guard++;
     if (atomic_load_explicit(&init_state, memory_order_acquire) != 2)
         pprofd__heap_init();
@@ -380,6 +385,7 @@ PPROFD_HEAP_HOOK __attribute__((noinline)) void pprofd__heap_record_alloc(void *
         count_drop(&obj);
     }
     t->guard--;
+    errno = saved_errno;
 }
 
 void pprofd__heap_account_free(const pprofd__heap_object *obj)
@@ -405,9 +411,12 @@ bool pprofd__heap_take(void *p, pprofd__heap_object *out)
 void pprofd__heap_put_back(const pprofd__heap_object *obj)
 {
     if (!pprofd__heap_live_insert(obj)) {
-        /* No room to keep tracking it: count it freed so in-use stays honest. */
+        /* No room to keep tracking it: count it freed so in-use stays
+         * honest. Its allocation is already on its stack, so only the
+         * sample is counted lost, not its weight (that would show it twice,
+         * once more under [lost]). */
         pprofd__heap_account_free(obj);
-        count_drop(obj);
+        atomic_fetch_add_explicit(&dropped_samples, 1, memory_order_relaxed);
     }
 }
 
