@@ -1,10 +1,13 @@
 /* config — see config.h. */
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <unistd.h>
 
 #include "sampler/config.h"
 
@@ -72,6 +75,7 @@ static void read_environment(pprofd__settings *c)
     const char *token = env("PPROFD_TOKEN");
     if (token && strlen(token) < sizeof c->token)
         strcpy(c->token, token);
+    c->server_pid = env_integer("PPROFD_SERVER_PID", 0);
     const char *token_file = env("PPROFD_TOKEN_FILE");
     if (token_file && strlen(token_file) < sizeof c->token_file)
         strcpy(c->token_file, token_file);
@@ -90,6 +94,26 @@ const pprofd__settings *pprofd__config(void)
             sched_yield();
     }
     return &config;
+}
+
+void pprofd__config_mark_serving(void)
+{
+    char pid[24];
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    setenv("PPROFD_SERVER_PID", pid, 1);
+}
+
+int pprofd__config_inherited_server(void)
+{
+    const pprofd__settings *c = pprofd__config();
+    if (c->server_pid <= 0 || c->server_pid == (long)getpid())
+        return 0;
+    /* The server gone, the address may be free again: serve it then. */
+    if (kill((pid_t)c->server_pid, 0) < 0 && errno == ESRCH)
+        return 0;
+    const char *colon = strrchr(c->addr, ':');
+    const char *port = colon ? colon + 1 : c->addr;
+    return strcmp(port, "0") != 0;
 }
 
 pprofd__settings *pprofd__config_for_tests(void)

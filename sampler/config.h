@@ -43,10 +43,22 @@ typedef struct pprofd__settings {
     char profile_dir[256]; /* PPROFD_PROFILE_DIR: profiles written there at exit; "" unset */
     char token[256];       /* PPROFD_TOKEN: the bearer token requests need; "" none */
     char token_file[256];  /* PPROFD_TOKEN_FILE: a file holding it; "" unset */
+    long server_pid;       /* PPROFD_SERVER_PID: the process serving PPROFD_ADDR, set by
+                            * it for its children (pprofd__config_mark_serving); 0 unset */
 } pprofd__settings;
 
 /* The configuration, read on the first call. Never NULL. */
 const pprofd__settings *pprofd__config(void);
+
+/* Under LD_PRELOAD, the process that serves $PPROFD_ADDR says so in its
+ * own environment (PPROFD_SERVER_PID), so that the programs it runs, which
+ * inherit both, know the address is taken and stay quiet. */
+void pprofd__config_mark_serving(void);
+
+/* Whether this process should leave $PPROFD_ADDR alone under LD_PRELOAD:
+ * an ancestor serves it and the port is a fixed one (port 0 gives every
+ * process a port of its own, so each may serve). */
+int pprofd__config_inherited_server(void);
 
 /* Tests only: the same structure, writable, to try a setting without
  * re-executing the test. Not thread-safe against readers. */

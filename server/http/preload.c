@@ -19,7 +19,14 @@ __attribute__((constructor(101))) static void pprofd_preload_start(void)
     const pprofd__settings *config = pprofd__config();
     if (!config->addr[0] || !config->preloaded)
         return;
+    /* A program run by a process that serves this address inherited the
+     * setting with the library: the port is taken, and saying so from
+     * every child (a shell script's every command) helps nobody. */
+    if (pprofd__config_inherited_server())
+        return;
     preloaded = pprofd_start(&(pprofd_options){.addr = config->addr});
+    if (preloaded)
+        pprofd__config_mark_serving();
 }
 
 __attribute__((destructor)) static void pprofd_preload_stop(void)
