@@ -139,9 +139,18 @@ grep -q 'SIGPROF handler' "$WORK/409.txt" || fail "409 reason: $(cat "$WORK/409.
 pass "host-owned SIGPROF: 409 ($(cat "$WORK/409.txt"))"
 stop_server || fail "host did not exit cleanly"
 
-# A host that takes SIGPROF over while a profile runs: the profile says so.
+# A host that takes SIGPROF over while a profile runs (told to once the
+# profile's timers exist): the profile says so.
 start_server env LD_PRELOAD="$LIB" PPROFD_ADDR=127.0.0.1:0 "$HOST" sigprof-late
-fetch "$BASE/profile?seconds=3" "$WORK/late.out"
+curl -s -o "$WORK/late.out" -w '%{http_code}' "$BASE/profile?seconds=3" >"$WORK/late.code" &
+late=$!
+for _ in $(seq 1 100); do
+    grep -q '^ID:' "/proc/$SERVER_PID/timers" 2>/dev/null && break
+    sleep 0.05
+done
+kill -USR1 "$SERVER_PID"
+wait $late || fail "profile request failed"
+[ "$(cat "$WORK/late.code")" = 200 ] || fail "profile answered $(cat "$WORK/late.code")"
 grep -q '^installed$' "$SERVER_LOG" || fail "the host never installed its handler"
 go tool pprof -comments "$WORK/late.out" 2>&1 | grep -q "replaced pprofd's SIGPROF handler" ||
     fail "a profile cut short by the host's SIGPROF handler does not say so: $(go tool pprof -comments "$WORK/late.out" 2>&1)"
